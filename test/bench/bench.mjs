@@ -434,12 +434,13 @@ function exchange(agent, method, url, { headers = {}, body = null, sink = null, 
     const finish = (err, value) => {
       if (settled) return;
       settled = true;
-      if (source && !source.readableEnded) source.destroy();
+      const unsent = source && !source.readableEnded;
+      if (unsent) source.destroy();
       if (err) {
         req.destroy();
         reject(err);
       } else {
-        if (!req.writableFinished) req.destroy(); // answered before the body was sent: drop the socket
+        if (unsent) req.destroy(); // answered before the whole body was sent: this socket cannot be reused
         resolve(value);
       }
     };
@@ -458,7 +459,7 @@ function exchange(agent, method, url, { headers = {}, body = null, sink = null, 
           sink(c);
         } else if (bytes <= MiB) chunks.push(c);
       });
-      res.on('end', () => finish(null, { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), bytes }));
+      res.on('end', () => finish(null, { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), bytes, reused: req.reusedSocket }));
       res.on('error', (e) => finish(e));
       res.on('close', () => { if (!res.complete) finish(new Error(`${method} ${u.pathname}: response cut off`)); });
     });
@@ -494,6 +495,7 @@ class Section {
     this.timer.unref();
     this.signal = AbortSignal.any([this.ac.signal, STOP.signal]);
     this.requests = 0;
+    this.connections = 0;
     this.bytes = 0;
     this.items = 0;
     this.errors = 0;
@@ -532,6 +534,7 @@ class Section {
     }
     const ms = performance.now() - t0;
     this.requests++;
+    if (!res.reused) this.connections++;
     this.latencies.push(ms);
     if (!this.byOp.has(op)) this.byOp.set(op, []);
     this.byOp.get(op).push(ms);
@@ -906,7 +909,7 @@ async function runScenario(t, rep, scenario) {
       }
       const row = {
         target: t.name, scenario: name, rep: rep.n, seconds: round(seconds, 3),
-        bytes: sec.bytes, mb_s: round(sec.bytes / 1e6 / seconds), requests: sec.requests, req_s: round(sec.requests / seconds),
+        bytes: sec.bytes, mb_s: round(sec.bytes / 1e6 / seconds), requests: sec.requests, connections: sec.connections, req_s: round(sec.requests / seconds),
         items_s: sec.items ? round(sec.items / seconds) : null,
         p50_ms: round(percentile(lat, 50), 2), p99_ms: round(percentile(lat, 99), 2), max_ms: round(lat[lat.length - 1], 2),
         errors: sec.errors, error_samples: sec.errorSamples,
@@ -1309,6 +1312,8 @@ async function main() {
       `Slash columns list ${live.map((t) => t.name).join(' / ')}. Medians of ${OPT.repeat} repetition(s).\n`);
   }
   if (OPT.ops) process.stdout.write(`\n${renderOps(rows, live)}\n`);
+  const reconnects = rows.filter((r) => r.requests >= 20 && r.connections > r.requests / 2);
+  if (reconnects.length) process.stdout.write(`\nnote: keep-alive mostly not reused (new connections / requests) in ${reconnects.map((r) => `${r.target} ${r.scenario} ${r.connections}/${r.requests}`).join(', ')}.\n`);
   const noisy = rows.filter((r) => r.other_cpu_s > 0.5 && r.other_cpu_s > 0.2 * r.seconds);
   if (noisy.length) process.stdout.write(`\nnote: other processes used CPU during ${noisy.map((r) => `${r.target} ${r.scenario}`).join(', ')}; repeat the run.\n`);
   if (errors) {
