@@ -1,0 +1,12 @@
+/** @module Types shared by the HTTP layer: what each request carries in Hono's context. */
+import type { HttpBindings } from '@hono/node-server'
+import type { Logger } from '../log.js'
+
+export type AppEnv = {
+  /** Set when served by @hono/node-server; absent under `app.request()` in tests. */
+  Bindings: Partial<HttpBindings>
+  Variables: {
+    requestId: string
+    log: Logger
+  }
+}

@@ -1,0 +1,32 @@
+/** @module The one error handler: RegistryError → the spec's JSON envelope; anything else → 500 UNKNOWN, logged once. */
+import type { Context } from 'hono'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
+import { type ErrorCode, isRegistryError, RegistryError } from '../oci/errors.js'
+import type { AppEnv } from './env.js'
+
+export function errorBody(code: ErrorCode, message: string, detail?: unknown): string {
+  return JSON.stringify({ errors: [{ code, message, detail: detail ?? null }] })
+}
+
+export function onError(err: Error, c: Context<AppEnv>): Response {
+  const outgoing = c.env?.outgoing
+  if (outgoing && 'headersSent' in outgoing && outgoing.headersSent) {
+    // Too late for a status: the body was on its way. Cut the connection so the client sees a failure.
+    c.var.log?.warn('request failed after the response started', { err })
+    outgoing.destroy()
+    return RESPONSE_ALREADY_SENT
+  }
+  const known = isRegistryError(err) ? err : undefined
+  if (!known) c.var.log?.error('unexpected error', { err, method: c.req.method, path: c.req.path })
+  const error = known ?? new RegistryError('UNKNOWN', 'internal error; the request id identifies it in the registry log', { requestId: c.var.requestId })
+  const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8', ...error.response.headers }
+  // HEAD responses carry no body: the status and headers are the answer.
+  const body = c.req.method === 'HEAD' ? null : errorBody(error.code, error.message, error.detail)
+  return new Response(body, { status: error.status, headers })
+}
+
+export function notFound(c: Context<AppEnv>): Response {
+  const message = `no such endpoint: ${c.req.method} ${c.req.path}`
+  return new Response(c.req.method === 'HEAD' ? null : errorBody('UNSUPPORTED', message), { status: 404, headers: { 'Content-Type': 'application/json; charset=utf-8' } })
+}
+

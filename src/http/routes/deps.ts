@@ -1,0 +1,32 @@
+/** @module What the routes need, passed by closure from createApp. */
+import type { Context } from 'hono'
+import type { Registry } from '../../registry/index.js'
+import { parseName } from '../../oci/names.js'
+import { RegistryError } from '../../oci/errors.js'
+import type { AppEnv } from '../env.js'
+import { baseUrl } from '../headers.js'
+
+export interface RouteDeps {
+  registry: Registry
+  deleteEnabled: boolean
+  manifestMaxSize: number
+  /** Public base URL for Location headers; else derived from each request. */
+  publicUrl?: string
+}
+
+export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const
+
+/** The repository name of the route, validated (spec: NAME_INVALID) before storage is touched. */
+export function repoName(c: Context<AppEnv>): string {
+  return parseName(c.req.param('name') ?? '')
+}
+
+export function absolute(c: Context<AppEnv>, deps: RouteDeps, path: string): string {
+  return `${baseUrl(deps.publicUrl, c.req.url, c.req.raw.headers)}${path}`
+}
+
+export function requireDeleteEnabled(deps: RouteDeps): void {
+  if (!deps.deleteEnabled) {
+    throw new RegistryError('UNSUPPORTED', 'deletion is disabled on this registry (enable it with storage.delete.enabled or REGISTRY_STORAGE_DELETE_ENABLED=true)')
+  }
+}

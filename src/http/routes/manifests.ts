@@ -1,0 +1,49 @@
+/** @module Manifest routes (spec: end-3 GET/HEAD, end-7 PUT, end-9 DELETE). */
+import { Hono } from 'hono'
+import { RegistryError } from '../../oci/errors.js'
+import { parseReference } from '../../oci/names.js'
+import type { AppEnv } from '../env.js'
+import { readCapped } from '../body.js'
+import { absolute, API_VERSION_HEADER, repoName, requireDeleteEnabled, type RouteDeps } from './deps.js'
+
+export function manifestRoutes(deps: RouteDeps) {
+  const { manifests } = deps.registry
+  return new Hono<AppEnv>()
+    .get('/:name{.+}/manifests/:reference', async (c) => {
+      const name = repoName(c)
+      const ref = parseReference(c.req.param('reference'))
+      const manifest = await manifests.get(name, ref)
+      if (!manifest) {
+        const what = ref.kind === 'tag' ? `tag ${ref.tag}` : `manifest ${ref.digest.value}`
+        throw new RegistryError('MANIFEST_UNKNOWN', `${what} is not in repository ${name}`, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest.value })
+      }
+      const headers = {
+        ...API_VERSION_HEADER,
+        'Content-Type': manifest.mediaType,
+        'Content-Length': String(manifest.bytes.length),
+        'Docker-Content-Digest': manifest.digest.value,
+        ETag: `"${manifest.digest.value}"`,
+      }
+      if (c.req.method === 'HEAD') return c.body(null, 200, headers)
+      return c.body(new Uint8Array(manifest.bytes.buffer as ArrayBuffer, manifest.bytes.byteOffset, manifest.bytes.length), 200, headers)
+    })
+    .put('/:name{.+}/manifests/:reference', async (c) => {
+      const name = repoName(c)
+      const ref = parseReference(c.req.param('reference'))
+      const bytes = await readCapped(c, deps.manifestMaxSize)
+      const result = await manifests.put(name, ref, bytes, c.req.header('content-type'))
+      return c.body(null, 201, {
+        ...API_VERSION_HEADER,
+        Location: absolute(c, deps, `/v2/${name}/manifests/${result.digest.value}`),
+        'Docker-Content-Digest': result.digest.value,
+        'Content-Length': '0',
+        ...(result.subject ? { 'OCI-Subject': result.subject.value } : {}),
+      })
+    })
+    .delete('/:name{.+}/manifests/:reference', async (c) => {
+      requireDeleteEnabled(deps)
+      const name = repoName(c)
+      await manifests.delete(name, parseReference(c.req.param('reference')))
+      return c.body(null, 202, { ...API_VERSION_HEADER, 'Content-Length': '0' })
+    })
+}

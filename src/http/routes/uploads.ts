@@ -1,0 +1,89 @@
+/** @module Upload routes (spec: end-4a/4b POST, end-5 PATCH, end-6 PUT, end-11 mount, end-13 status, DELETE cancel). */
+import { type Context, Hono } from 'hono'
+import { type Digest, parseDigest, tryParseDigest } from '../../oci/digest.js'
+import { RegistryError } from '../../oci/errors.js'
+import { parseName } from '../../oci/names.js'
+import { type UploadSession, uploadRange } from '../../registry/uploads.js'
+import type { BlobInfo } from '../../registry/blobs.js'
+import type { AppEnv } from '../env.js'
+import { hasBody, requestBody } from '../body.js'
+import { parseContentRange } from '../headers.js'
+import { absolute, API_VERSION_HEADER, repoName, type RouteDeps } from './deps.js'
+
+export function uploadRoutes(deps: RouteDeps) {
+  const { uploads, blobs } = deps.registry
+
+  const sessionHeaders = (c: Context<AppEnv>, s: UploadSession) => ({
+    ...API_VERSION_HEADER,
+    Location: absolute(c, deps, `/v2/${s.repo}/blobs/uploads/${s.id}`),
+    Range: uploadRange(s.size),
+    'Docker-Upload-UUID': s.id,
+    'Content-Length': '0',
+  })
+
+  const created = (c: Context<AppEnv>, name: string, blob: BlobInfo) =>
+    c.body(null, 201, {
+      ...API_VERSION_HEADER,
+      Location: absolute(c, deps, `/v2/${name}/blobs/${blob.digest.value}`),
+      'Docker-Content-Digest': blob.digest.value,
+      'Content-Length': '0',
+    })
+
+  /** `?digest=` of a PUT or monolithic POST; required on PUT. */
+  const digestParam = (c: Context<AppEnv>): Digest | undefined => {
+    const value = c.req.query('digest')
+    return value === undefined ? undefined : parseDigest(value)
+  }
+
+  /** Content-Range of a chunk; its length must match Content-Length when both are given. */
+  const chunkStart = (c: Context<AppEnv>): number | undefined => {
+    const range = parseContentRange(c.req.header('content-range'))
+    if (!range) return undefined
+    const length = c.req.header('content-length')
+    if (length !== undefined && Number(length) !== range.end - range.start + 1) {
+      throw new RegistryError('SIZE_INVALID', `Content-Range ${range.start}-${range.end} is ${range.end - range.start + 1} bytes but Content-Length is ${length}`)
+    }
+    return range.start
+  }
+
+  const session = (c: Context<AppEnv>) => uploads.get(repoName(c), c.req.param('uuid') ?? '')
+
+  return new Hono<AppEnv>()
+    .post('/:name{.+}/blobs/uploads/', async (c) => {
+      const name = repoName(c)
+      const mount = c.req.query('mount')
+      const from = c.req.query('from')
+      if (mount !== undefined) {
+        // spec end-11: mount from `from` when it has the blob; otherwise fall through to a new session.
+        const digest = tryParseDigest(mount)
+        if (!digest) parseDigest(mount)
+        if (digest && from !== undefined) {
+          const mounted = await blobs.mount(parseName(from), name, digest)
+          if (mounted) return created(c, name, mounted)
+        }
+      }
+      const digest = mount === undefined ? digestParam(c) : undefined
+      if (digest) return created(c, name, await uploads.putMonolithic(name, digest, requestBody(c)))
+      const s = await uploads.start(name)
+      return c.body(null, 202, sessionHeaders(c, s))
+    })
+    .get('/:name{.+}/blobs/uploads/:uuid', async (c) => {
+      return c.body(null, 204, sessionHeaders(c, await session(c)))
+    })
+    .patch('/:name{.+}/blobs/uploads/:uuid', async (c) => {
+      const start = chunkStart(c)
+      const s = await uploads.append(await session(c), requestBody(c), start)
+      return c.body(null, 202, sessionHeaders(c, s))
+    })
+    .put('/:name{.+}/blobs/uploads/:uuid', async (c) => {
+      const digest = digestParam(c)
+      if (!digest) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload (PUT ...?digest=sha256:...)')
+      const s = await session(c)
+      const last = hasBody(c) ? { start: chunkStart(c), body: requestBody(c) } : undefined
+      return created(c, s.repo, await uploads.complete(s, digest, last?.body, last?.start))
+    })
+    .delete('/:name{.+}/blobs/uploads/:uuid', async (c) => {
+      await uploads.cancel(await session(c))
+      return c.body(null, 204, { ...API_VERSION_HEADER })
+    })
+}

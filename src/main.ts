@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/** @module Entry: `enlil serve [config.yml]`. Reads process.env once, here. */
+import { readFileSync } from 'node:fs'
+import { ConfigError, loadConfig } from './config.js'
+import { createLogger } from './log.js'
+import { serve } from './server.js'
+
+const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml]
+       enlil --version
+
+Serves the OCI distribution API. Configuration: defaults, then the optional YAML/JSON file
+(also REGISTRY_CONFIG or ENLIL_CONFIG), then the environment (REGISTRY_HTTP_ADDR,
+REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, ...: see README.md).`
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === '--version' || command === 'version') {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    console.log(pkg.version)
+    return 0
+  }
+  if (command !== 'serve') {
+    console.error(command && command !== 'help' && command !== '--help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE)
+    return command && command !== 'help' && command !== '--help' ? 2 : 0
+  }
+
+  let file = process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!
+    if (arg === '--config') file = rest[++i]
+    else if (arg.startsWith('--config=')) file = arg.slice('--config='.length)
+    else if (!arg.startsWith('-')) file = arg
+    else {
+      console.error(`unknown option "${arg}"\n\n${USAGE}`)
+      return 2
+    }
+  }
+
+  let config
+  try {
+    config = loadConfig(process.env, file)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const problem of err.problems) console.error(`enlil: config: ${problem}`)
+      return 1
+    }
+    throw err
+  }
+
+  const log = createLogger(config.log.level)
+  let running
+  try {
+    running = await serve(config, log)
+  } catch (err) {
+    console.error(`enlil: cannot listen on ${config.http.addr}: ${(err as Error).message}`)
+    return 1
+  }
+  log.info('enlil is serving', {
+    url: running.url, addr: config.http.addr, storage: config.storage.driver,
+    root: config.storage.filesystem.rootdirectory, auth: 'none', delete: config.storage.delete.enabled,
+  })
+  log.warn('authentication is off: anyone who can reach this port can push and pull')
+
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info('draining in-flight requests', { signal, timeoutMs: config.http.draintimeout })
+    running.close().then(() => {
+      log.info('stopped')
+      process.exit(0)
+    }, () => process.exit(1))
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  return -1
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code >= 0) process.exitCode = code
+}, (err: unknown) => {
+  console.error('enlil: fatal:', err)
+  process.exit(1)
+})

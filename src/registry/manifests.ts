@@ -1,0 +1,187 @@
+/** @module ManifestStore: manifests kept byte-for-byte, tags, and the referrers index. */
+import { type Digest, digestOf, tryParseDigest } from '../oci/digest.js'
+import { RegistryError } from '../oci/errors.js'
+import { type Descriptor, mediaTypeOf, parseManifest } from '../oci/manifest.js'
+import type { Reference } from '../oci/names.js'
+import type { StorageDriver } from '../storage/driver.js'
+import type { BlobStore } from './blobs.js'
+import { LruCache } from './cache.js'
+import { paths } from './paths.js'
+
+export interface StoredManifest {
+  digest: Digest
+  mediaType: string
+  bytes: Buffer
+}
+
+export interface PutResult {
+  digest: Digest
+  /** Set when the manifest has a subject: the response carries OCI-Subject. */
+  subject?: Digest
+}
+
+export interface ReferrersResult {
+  descriptors: Descriptor[]
+  filtered: boolean
+}
+
+export interface ManifestStore {
+  get(repo: string, ref: Reference): Promise<StoredManifest | undefined>
+  put(repo: string, ref: Reference, bytes: Buffer, contentType: string | undefined): Promise<PutResult>
+  /** A tag reference removes the tag only; a digest removes the manifest and the tags pointing to it. */
+  delete(repo: string, ref: Reference): Promise<void>
+  /** Tags in lexical order after `last`, at most `n`; undefined when the repository is unknown. */
+  tags(repo: string, page: { n?: number; last?: string }): Promise<string[] | undefined>
+  referrers(repo: string, subject: Digest, artifactType?: string): Promise<ReferrersResult>
+}
+
+export interface ManifestStoreOptions {
+  /** Bytes of manifests kept in memory; digest-addressed content never changes. */
+  cacheBytes?: number
+}
+
+export function createManifestStore(driver: StorageDriver, blobs: BlobStore, options: ManifestStoreOptions = {}): ManifestStore {
+  const cache = new LruCache<string, StoredManifest>(options.cacheBytes ?? 64 * 1024 * 1024, (m) => m.bytes.length + 200)
+
+  async function resolveTag(repo: string, tag: string): Promise<Digest | undefined> {
+    const link = await driver.getContent(paths.tagCurrentLink(repo, tag))
+    return link ? tryParseDigest(link.toString('utf8').trim()) : undefined
+  }
+
+  async function hasRevision(repo: string, digest: Digest): Promise<boolean> {
+    return (await driver.stat(paths.revisionLink(repo, digest))) !== undefined
+  }
+
+  async function load(digest: Digest): Promise<StoredManifest | undefined> {
+    const cached = cache.get(digest.value)
+    if (cached) return cached
+    const bytes = await driver.getContent(paths.blobData(digest))
+    if (!bytes) return undefined
+    const manifest = { digest, bytes, mediaType: mediaTypeOf(bytes) }
+    cache.set(digest.value, manifest)
+    return manifest
+  }
+
+  async function digestOfRef(repo: string, ref: Reference): Promise<Digest | undefined> {
+    if (ref.kind === 'tag') return resolveTag(repo, ref.tag)
+    return (await hasRevision(repo, ref.digest)) ? ref.digest : undefined
+  }
+
+  return {
+    async get(repo, ref) {
+      const digest = await digestOfRef(repo, ref)
+      return digest ? load(digest) : undefined
+    },
+
+    async put(repo, ref, bytes, contentType) {
+      const parsed = parseManifest(bytes, contentType)
+      const digest = digestOf(bytes, ref.kind === 'digest' ? ref.digest.algorithm : 'sha256')
+      if (ref.kind === 'digest' && ref.digest.hex !== digest.hex) {
+        throw new RegistryError('DIGEST_INVALID', `manifest body has digest ${digest.value}, not ${ref.digest.value} as in the URL`, {
+          expected: ref.digest.value, actual: digest.value,
+        })
+      }
+      // spec: every blob and child manifest the manifest references must already be in this repository.
+      const checks = await Promise.all([
+        ...parsed.blobs.map(async (d) => ({ d, kind: 'blob', ok: (await blobs.stat(repo, d)) !== undefined })),
+        ...parsed.manifests.map(async (d) => ({ d, kind: 'manifest', ok: await hasRevision(repo, d) })),
+      ])
+      const missing = checks.filter((c) => !c.ok)
+      if (missing.length > 0) {
+        const list = missing.slice(0, 5).map((c) => `${c.kind} ${c.d.value}`).join(', ')
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length === 1 ? 'a' : missing.length} ${missing.length === 1 ? 'thing' : 'things'} not in repository ${repo}: ${list}${missing.length > 5 ? ', …' : ''}; push ${missing.length === 1 ? 'it' : 'them'} first`, {
+          digests: missing.map((c) => c.d.value),
+        })
+      }
+
+      const target = paths.blobData(digest)
+      if (!(await driver.stat(target))) await driver.putContent(target, bytes)
+      await driver.putContent(paths.revisionLink(repo, digest), digest.value)
+      if (parsed.subject) {
+        const descriptor: Descriptor = {
+          mediaType: parsed.mediaType, digest: digest.value, size: bytes.length,
+          ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+          ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+        }
+        await driver.putContent(paths.referrer(repo, parsed.subject, digest), JSON.stringify(descriptor))
+      }
+      if (ref.kind === 'tag') {
+        // The index link first: a tag is never current without its history entry.
+        await driver.putContent(paths.tagIndexLink(repo, ref.tag, digest), digest.value)
+        await driver.putContent(paths.tagCurrentLink(repo, ref.tag), digest.value)
+      }
+      cache.set(digest.value, { digest, bytes, mediaType: parsed.mediaType })
+      return { digest, ...(parsed.subject ? { subject: parsed.subject } : {}) }
+    },
+
+    async delete(repo, ref) {
+      if (ref.kind === 'tag') {
+        if (!(await resolveTag(repo, ref.tag))) throw manifestUnknown(repo, ref)
+        await driver.delete(paths.tag(repo, ref.tag))
+        return
+      }
+      const digest = ref.digest
+      if (!(await hasRevision(repo, digest))) throw manifestUnknown(repo, ref)
+      const manifest = await load(digest)
+      if (manifest) {
+        try {
+          const parsed = parseManifest(manifest.bytes, manifest.mediaType)
+          if (parsed.subject) await driver.delete(paths.referrer(repo, parsed.subject, digest))
+        } catch {
+          // A manifest we can't parse (written by another registry) has no referrer entry of ours.
+        }
+      }
+      await driver.delete(paths.revision(repo, digest))
+      // Like distribution: tags pointing at a deleted manifest go with it.
+      const tags = await driver.list(paths.tags(repo))
+      await Promise.all(tags.map(async (tag) => {
+        if ((await resolveTag(repo, tag))?.value === digest.value) await driver.delete(paths.tag(repo, tag))
+      }))
+    },
+
+    async tags(repo, page) {
+      const names = await driver.list(paths.tags(repo))
+      if (names.length === 0 && !(await driver.stat(paths.repository(repo)))) return undefined
+      return paginate(names, page)
+    },
+
+    async referrers(repo, subject, artifactType) {
+      const entries = await driver.list(paths.referrers(repo, subject))
+      const descriptors = (await Promise.all(entries.sort().map(async (entry) => {
+        const body = await driver.getContent(`${paths.referrers(repo, subject)}/${entry}`)
+        if (!body) return undefined
+        try {
+          return JSON.parse(body.toString('utf8')) as Descriptor
+        } catch {
+          return undefined
+        }
+      }))).filter((d): d is Descriptor => d !== undefined)
+      if (artifactType === undefined) return { descriptors, filtered: false }
+      return { descriptors: descriptors.filter((d) => d.artifactType === artifactType), filtered: true }
+    },
+  }
+}
+
+/** Sorted names after `last`, at most `n` (n = 0 gives none, as the spec allows). */
+export function paginate(names: string[], page: { n?: number; last?: string }): string[] {
+  const sorted = names.sort()
+  const start = page.last === undefined ? 0 : upperBound(sorted, page.last)
+  return sorted.slice(start, page.n === undefined ? undefined : start + page.n)
+}
+
+function upperBound(sorted: string[], value: string): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (sorted[mid]! <= value) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+function manifestUnknown(repo: string, ref: Reference): RegistryError {
+  const what = ref.kind === 'tag' ? `tag ${ref.tag}` : `manifest ${ref.digest.value}`
+  return new RegistryError('MANIFEST_UNKNOWN', `${what} is not in repository ${repo}`, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest.value })
+}
+

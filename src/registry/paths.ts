@@ -1,0 +1,54 @@
+/**
+ * @module The storage layout: the only file that knows where things live.
+ *
+ * Compatible with distribution 2.x/3.x, so a folder or bucket that `registry:2` filled is served as is:
+ *
+ * ```
+ * <root>/docker/registry/v2/
+ *   blobs/<alg>/<first 2 hex>/<hex>/data                        the bytes, stored once (dedup)
+ *   repositories/<name>/
+ *     _layers/<alg>/<hex>/link                                  "alg:hex": blob is visible in this repository
+ *     _manifests/revisions/<alg>/<hex>/link                     manifest is in this repository (bytes in blobs/)
+ *     _manifests/tags/<tag>/current/link                        the digest the tag points to
+ *     _manifests/tags/<tag>/index/<alg>/<hex>/link              every digest the tag pointed to
+ *     _uploads/<uuid>/startedat                                 upload session exists (RFC 3339 time)
+ *     _uploads/<uuid>/data                                      the bytes received so far
+ *     _referrers/<alg>/<subject hex>/<alg>-<hex>                enlil's: descriptor JSON of a manifest whose
+ *                                                               subject is <subject>; GET referrers lists one folder
+ * ```
+ * The root directory prefix is the driver's business (a folder, or a key prefix in the bucket).
+ */
+import type { Digest } from '../oci/digest.js'
+
+const V2 = 'docker/registry/v2'
+export const REPOSITORIES = `${V2}/repositories`
+
+export const paths = {
+  blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
+
+  repository: (name: string) => `${REPOSITORIES}/${name}`,
+  layer: (name: string, d: Digest) => `${REPOSITORIES}/${name}/_layers/${d.algorithm}/${d.hex}`,
+  layerLink: (name: string, d: Digest) => `${REPOSITORIES}/${name}/_layers/${d.algorithm}/${d.hex}/link`,
+  layers: (name: string) => `${REPOSITORIES}/${name}/_layers`,
+
+  revision: (name: string, d: Digest) => `${REPOSITORIES}/${name}/_manifests/revisions/${d.algorithm}/${d.hex}`,
+  revisionLink: (name: string, d: Digest) => `${REPOSITORIES}/${name}/_manifests/revisions/${d.algorithm}/${d.hex}/link`,
+  revisions: (name: string) => `${REPOSITORIES}/${name}/_manifests/revisions`,
+  tags: (name: string) => `${REPOSITORIES}/${name}/_manifests/tags`,
+  tag: (name: string, tag: string) => `${REPOSITORIES}/${name}/_manifests/tags/${tag}`,
+  tagCurrentLink: (name: string, tag: string) => `${REPOSITORIES}/${name}/_manifests/tags/${tag}/current/link`,
+  tagIndexLink: (name: string, tag: string, d: Digest) =>
+    `${REPOSITORIES}/${name}/_manifests/tags/${tag}/index/${d.algorithm}/${d.hex}/link`,
+
+  uploads: (name: string) => `${REPOSITORIES}/${name}/_uploads`,
+  upload: (name: string, id: string) => `${REPOSITORIES}/${name}/_uploads/${id}`,
+  uploadStartedAt: (name: string, id: string) => `${REPOSITORIES}/${name}/_uploads/${id}/startedat`,
+  uploadData: (name: string, id: string) => `${REPOSITORIES}/${name}/_uploads/${id}/data`,
+
+  referrers: (name: string, subject: Digest) => `${REPOSITORIES}/${name}/_referrers/${subject.algorithm}/${subject.hex}`,
+  referrer: (name: string, subject: Digest, d: Digest) =>
+    `${REPOSITORIES}/${name}/_referrers/${subject.algorithm}/${subject.hex}/${d.algorithm}-${d.hex}`,
+} as const
+
+/** Folders inside a repository folder that mark it as a repository (distribution's catalog does the same). */
+export const REPOSITORY_MARKERS = new Set(['_layers', '_manifests', '_uploads'])

@@ -1,0 +1,215 @@
+/**
+ * @module UploadStore: resumable blob upload sessions whose state lives in storage.
+ *
+ * Any instance, or a restarted one, can continue an upload: the session is `_uploads/<id>/startedat`
+ * and the bytes so far are `_uploads/<id>/data`, whose size is the session's offset. The running
+ * sha256 can't be serialized, so this process keeps it in memory keyed by session and offset; when
+ * a request lands here without it (another instance, a restart), completion re-reads the stored
+ * bytes to compute the digest. The common flows (monolithic, or POST + one PATCH + PUT on one
+ * instance) never read data back. A blob becomes visible only after its digest is verified.
+ */
+import { createHash, type Hash, randomUUID } from 'node:crypto'
+import { PassThrough, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { type Digest, digestFromHash, HashingStream } from '../oci/digest.js'
+import { RegistryError } from '../oci/errors.js'
+import type { StorageDriver } from '../storage/driver.js'
+import type { BlobInfo, BlobStore } from './blobs.js'
+import { LruCache } from './cache.js'
+import { paths } from './paths.js'
+
+export interface UploadSession {
+  id: string
+  repo: string
+  /** Bytes received so far; the next chunk starts here. */
+  size: number
+  startedAt: Date
+}
+
+export interface UploadStore {
+  start(repo: string): Promise<UploadSession>
+  /** Throws BLOB_UPLOAD_UNKNOWN for an unknown, finished, cancelled or purged session. */
+  get(repo: string, id: string): Promise<UploadSession>
+  /** Appends a chunk; `start` (from Content-Range) must equal the session's size, else 416. */
+  append(session: UploadSession, body: Readable, start?: number): Promise<UploadSession>
+  /** Appends the optional last chunk, verifies the digest, and makes the blob visible in the repository. */
+  complete(session: UploadSession, digest: Digest, body?: Readable, start?: number): Promise<BlobInfo>
+  cancel(session: UploadSession): Promise<void>
+  /** A whole blob in one request (POST ?digest=): no session state is written. */
+  putMonolithic(repo: string, digest: Digest, body: Readable): Promise<BlobInfo>
+  /** Deletes sessions started before `cutoff`; resolves to how many. */
+  purge(repositories: AsyncIterable<string>, cutoff: Date): Promise<number>
+}
+
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** `Range` header value for an upload of `size` bytes (distribution answers 0-0 for an empty one). */
+export function uploadRange(size: number): string {
+  return `0-${Math.max(0, size - 1)}`
+}
+
+export function createUploadStore(driver: StorageDriver, blobs: BlobStore): UploadStore {
+  /** Live sha256 states of sessions this process is receiving, valid at `offset`. */
+  const liveHashes = new LruCache<string, { hash: Hash; offset: number }>(10_000)
+  /** Sessions with a request in flight in this process: a second concurrent writer gets 416. */
+  const busy = new Set<string>()
+
+  async function exclusive<T>(session: UploadSession, work: () => Promise<T>): Promise<T> {
+    if (busy.has(session.id)) {
+      throw rangeError(session.size, 'another request is writing to this upload session; retry after it finished')
+    }
+    busy.add(session.id)
+    try {
+      return await work()
+    } finally {
+      busy.delete(session.id)
+    }
+  }
+
+  /** Streams a chunk to the session's data, continuing the live hash when this process holds it. */
+  async function appendChunk(session: UploadSession, body: Readable, start: number | undefined): Promise<UploadSession> {
+    if (start !== undefined && start !== session.size) {
+      throw rangeError(session.size, `chunk starts at ${start} but the upload holds ${session.size} bytes; send the next chunk from byte ${session.size}`)
+    }
+    const live = liveHashes.get(session.id)
+    const hash = live && live.offset === session.size ? live.hash : session.size === 0 ? createHash('sha256') : undefined
+    liveHashes.delete(session.id)
+    const counter = new HashingStream(hash ?? nullHash)
+    pipeline(body, counter).catch(() => { /* the driver's pipeline reports the error */ })
+    try {
+      const written = await driver.append(paths.uploadData(session.repo, session.id), counter)
+      const size = session.size + written
+      if (hash) liveHashes.set(session.id, { hash, offset: size })
+      return { ...session, size }
+    } catch (err) {
+      throw storageOr(err)
+    }
+  }
+
+  async function digestOfUpload(session: UploadSession, algorithm: Digest['algorithm']): Promise<string> {
+    const live = liveHashes.get(session.id)
+    if (algorithm === 'sha256' && live && live.offset === session.size) return live.hash.copy().digest('hex')
+    // Another instance received (some of) the bytes: hash what is stored.
+    const hash = createHash(algorithm)
+    if (session.size > 0) {
+      const hasher = new HashingStream(hash)
+      await pipeline(await driver.reader(paths.uploadData(session.repo, session.id)), hasher, new PassThrough().resume())
+    }
+    return hash.digest('hex')
+  }
+
+  /** Puts verified bytes at their content address (or drops them when already there) and links them. */
+  async function place(repo: string, dataPath: string, digest: Digest, size: number, uploadDir: string): Promise<BlobInfo> {
+    const target = paths.blobData(digest)
+    const existing = await driver.stat(target)
+    if (!existing) {
+      if (size === 0 && !(await driver.stat(dataPath))) await driver.putContent(target, new Uint8Array())
+      else await driver.move(dataPath, target)
+    }
+    await blobs.link(repo, digest)
+    await driver.delete(uploadDir)
+    return { digest, size }
+  }
+
+  return {
+    async start(repo) {
+      const session = { id: randomUUID(), repo, size: 0, startedAt: new Date() }
+      await driver.putContent(paths.uploadStartedAt(repo, session.id), session.startedAt.toISOString()).catch((err) => {
+        throw storageOr(err)
+      })
+      return session
+    },
+
+    async get(repo, id) {
+      if (!SESSION_ID.test(id)) throw unknownUpload(id)
+      const [startedAt, data] = await Promise.all([
+        driver.getContent(paths.uploadStartedAt(repo, id)),
+        driver.stat(paths.uploadData(repo, id)),
+      ])
+      if (!startedAt) throw unknownUpload(id)
+      const started = new Date(startedAt.toString('utf8').trim())
+      return { id, repo, size: data?.size ?? 0, startedAt: Number.isNaN(started.getTime()) ? new Date(0) : started }
+    },
+
+    async append(session, body, start) {
+      return exclusive(session, () => appendChunk(session, body, start))
+    },
+
+    async complete(session, digest, body, start) {
+      return exclusive(session, async () => {
+        const current = body ? await appendChunk(session, body, start) : session
+        const actual = await digestOfUpload(current, digest.algorithm)
+        if (actual !== digest.hex) {
+          throw new RegistryError('DIGEST_INVALID', `upload content has digest ${digest.algorithm}:${actual}, not ${digest.value}`, {
+            expected: digest.value, actual: `${digest.algorithm}:${actual}`, size: current.size,
+          })
+        }
+        const info = await place(session.repo, paths.uploadData(session.repo, session.id), digest, current.size, paths.upload(session.repo, session.id))
+        liveHashes.delete(session.id)
+        return info
+      })
+    },
+
+    async cancel(session) {
+      liveHashes.delete(session.id)
+      await driver.delete(paths.upload(session.repo, session.id))
+    },
+
+    async putMonolithic(repo, digest, body) {
+      const id = randomUUID()
+      const dataPath = paths.uploadData(repo, id)
+      const hasher = new HashingStream(createHash(digest.algorithm))
+      pipeline(body, hasher).catch(() => { /* the driver's pipeline reports the error */ })
+      try {
+        await driver.writeStream(dataPath, hasher)
+        const actual = digestFromHash(hasher.hash, digest.algorithm)
+        if (actual.hex !== digest.hex) {
+          throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual.value}, not ${digest.value}`, {
+            expected: digest.value, actual: actual.value, size: hasher.bytes,
+          })
+        }
+        return await place(repo, dataPath, digest, hasher.bytes, paths.upload(repo, id))
+      } catch (err) {
+        await driver.delete(paths.upload(repo, id)).catch(() => {})
+        throw storageOr(err)
+      }
+    },
+
+    async purge(repositories, cutoff) {
+      let purged = 0
+      for await (const repo of repositories) {
+        for (const id of await driver.list(paths.uploads(repo))) {
+          const text = (await driver.getContent(paths.uploadStartedAt(repo, id)))?.toString('utf8').trim()
+          const started = text ? new Date(text) : undefined
+          // A folder without a readable start time (a killed monolithic upload) ages by its mtime.
+          const age = started && !Number.isNaN(started.getTime()) ? started : (await driver.stat(paths.upload(repo, id)))?.modifiedAt
+          if (age && age < cutoff) {
+            liveHashes.delete(id)
+            await driver.delete(paths.upload(repo, id))
+            purged++
+          }
+        }
+      }
+      return purged
+    },
+  }
+}
+
+/** Counts bytes without hashing, for chunks that can't continue a live hash. */
+const nullHash = { update: () => nullHash } as unknown as Hash
+
+function unknownUpload(id: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload session ${id.slice(0, 64)} is unknown: it finished, was cancelled, expired, or never existed`)
+}
+
+function rangeError(size: number, message: string): RegistryError {
+  return new RegistryError('BLOB_UPLOAD_INVALID', message, { size }, { status: 416, headers: { Range: uploadRange(size) } })
+}
+
+/** Storage-full errors become a clear client error; everything else passes through. */
+export function storageOr(err: unknown): unknown {
+  if ((err as Error | undefined)?.name === 'StorageFullError') {
+    return new RegistryError('DENIED', 'storage is full: the registry cannot accept more data right now; nothing was stored', undefined, { status: 507 })
+  }
+  return err
+}

@@ -1,0 +1,81 @@
+/** @module serve(): builds the registry from a config and listens; drains in-flight requests on stop. */
+import { createAdaptorServer } from '@hono/node-server'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createApp } from './app.js'
+import type { Config } from './config.js'
+import type { Logger } from './log.js'
+import { createRegistry, type Registry } from './registry/index.js'
+import { createFilesystemDriver } from './storage/filesystem.js'
+import type { StorageDriver } from './storage/driver.js'
+
+export interface RunningRegistry {
+  url: string
+  port: number
+  registry: Registry
+  /** Stops accepting, waits for in-flight requests up to the drain timeout, then closes the rest. */
+  close(): Promise<void>
+}
+
+export function createDriver(config: Config): StorageDriver {
+  return createFilesystemDriver(config.storage.filesystem.rootdirectory)
+}
+
+export function splitAddr(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':')
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, '')
+  return { host: host || '0.0.0.0', port: Number(addr.slice(i + 1)) }
+}
+
+export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
+  const driver = createDriver(config)
+  const registry = createRegistry(driver)
+  const app = createApp({
+    registry, log,
+    deleteEnabled: config.storage.delete.enabled,
+    manifestMaxSize: config.limits.manifestsize,
+    publicUrl: config.http.host,
+    accessLog: !config.log.accesslog.disabled,
+  })
+  const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false }) as Server
+  // A blob upload of tens of GiB takes as long as it takes: no whole-request deadline.
+  server.requestTimeout = 0
+  server.headersTimeout = 60_000
+  server.keepAliveTimeout = 75_000
+
+  const { host, port } = splitAddr(config.http.addr)
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail)
+    server.listen(port, host, () => {
+      server.off('error', fail)
+      ok()
+    })
+  })
+  const bound = (server.address() as AddressInfo).port
+  const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`
+
+  const purging = config.storage.maintenance.uploadpurging
+  const purge = async () => {
+    try {
+      const n = await registry.uploads.purge(registry.catalog.walk(), new Date(Date.now() - purging.age))
+      if (n > 0) log.info('purged stale upload sessions', { count: n })
+    } catch (err) {
+      log.warn('upload purge failed', { err })
+    }
+  }
+  const timer = purging.enabled ? setInterval(purge, purging.interval) : undefined
+  timer?.unref()
+
+  return {
+    url, port: bound, registry,
+    async close() {
+      if (timer) clearInterval(timer)
+      const closed = new Promise<void>((ok) => server.close(() => ok()))
+      server.closeIdleConnections()
+      const deadline = setTimeout(() => server.closeAllConnections(), config.http.draintimeout)
+      deadline.unref()
+      await closed
+      clearTimeout(deadline)
+    },
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * @module The storage driver interface: bytes at paths, knowing nothing about OCI.
+ * Paths are relative, "/"-separated keys such as `docker/registry/v2/blobs/...`.
+ */
+import type { Readable } from 'node:stream'
+
+export interface FileInfo {
+  size: number
+  modifiedAt: Date
+  isDirectory: boolean
+}
+
+/** An inclusive byte range, as in HTTP `Range: bytes=start-end`. */
+export interface ByteRange {
+  start: number
+  end: number
+}
+
+export class PathNotFoundError extends Error {
+  constructor(readonly path: string) {
+    super(`path not found: ${path}`)
+    this.name = 'PathNotFoundError'
+  }
+}
+
+/** The store refused a write because it is full or over quota: never retried, reported to the client. */
+export class StorageFullError extends Error {
+  constructor(readonly path: string, cause?: unknown) {
+    super(`storage full while writing ${path}`, { cause })
+    this.name = 'StorageFullError'
+  }
+}
+
+export interface StorageDriver {
+  readonly name: string
+  /** undefined when nothing is at the path. */
+  stat(path: string): Promise<FileInfo | undefined>
+  /** Opens the bytes (or a range of them); throws PathNotFoundError. */
+  reader(path: string, range?: ByteRange): Promise<Readable>
+  /** Writes a whole object atomically: readers see all of it or nothing. Resolves to the bytes written. */
+  writeStream(path: string, body: Readable): Promise<number>
+  /**
+   * Appends to an object that is being assembled (an upload's data). Bytes that arrived before a
+   * failure may stay appended; `stat` tells how many. Resolves to the bytes appended.
+   */
+  append(path: string, body: Readable): Promise<number>
+  /** Small objects (links, session markers): undefined when absent. */
+  getContent(path: string): Promise<Buffer | undefined>
+  /** Writes a small object atomically. */
+  putContent(path: string, data: Uint8Array | string): Promise<void>
+  /** Names of the direct children of a folder, unsorted; [] when it does not exist. */
+  list(path: string): Promise<string[]>
+  /** Moves an object; throws PathNotFoundError when the source is missing. */
+  move(from: string, to: string): Promise<void>
+  /** Deletes an object or a whole folder; idempotent. */
+  delete(path: string): Promise<void>
+  /** A URL the client can fetch the bytes from directly (presigned), where the store supports it. */
+  redirectUrl?(path: string): Promise<string | undefined>
+}
