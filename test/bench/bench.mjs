@@ -1040,6 +1040,10 @@ async function startRegistry(name) {
         REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
         REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root,
         REGISTRY_LOG_LEVEL: 'warn',
+        // the same settings as docker-registry's config below
+        REGISTRY_LOG_ACCESSLOG_DISABLED: 'true',
+        REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+        REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'false',
       }),
       stdio: ['ignore', out, out],
     });
