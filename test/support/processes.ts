@@ -1,0 +1,116 @@
+/** Starting and stopping real registry processes (enlil's dist/main.js, Debian's docker-registry) for tests. */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+export const ROOT = resolve(import.meta.dirname, '../..')
+export const DOCKER_REGISTRY = '/usr/bin/docker-registry'
+
+export interface Running {
+  url: string
+  port: number
+  process: ChildProcess
+  output: () => string
+  /** SIGTERM and wait; `kill('SIGKILL')` simulates a crash. */
+  stop(signal?: NodeJS.Signals): Promise<void>
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer()
+    srv.once('error', fail)
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => ok(port))
+    })
+  })
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `enlil-${prefix}-`))
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+}
+
+async function waitReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`process exited with ${child.exitCode}:\n${output()}`)
+    try {
+      const res = await fetch(`${url}/v2/`)
+      await res.arrayBuffer()
+      if (res.status === 200) return
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`not ready after 10 s:\n${output()}`)
+}
+
+function start(command: string, args: string[], env: Record<string, string>, port: number): Promise<Running> {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-20_000) })
+  child.stderr!.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-20_000) })
+  const url = `http://127.0.0.1:${port}`
+  const running: Running = {
+    url, port, process: child, output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise<void>((ok) => child.once('exit', () => ok()))
+      child.kill(signal)
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(timer)
+    },
+  }
+  return waitReady(url, child, running.output).then(() => running)
+}
+
+/** Starts enlil (the built dist/main.js) on a free port over a filesystem root. */
+export async function startEnlil(root: string, env: Record<string, string> = {}): Promise<Running> {
+  const main = join(ROOT, 'dist/main.js')
+  if (!existsSync(main)) throw new Error('dist/main.js is missing: run `npx tsc -p tsconfig.json` (npm test does)')
+  const port = await freePort()
+  return start(process.execPath, [main, 'serve'], {
+    REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root,
+    REGISTRY_LOG_LEVEL: 'warn',
+    REGISTRY_LOG_ACCESSLOG_DISABLED: 'true',
+    ...env,
+  }, port)
+}
+
+/** Starts Debian's docker-registry (distribution 2.8) on a free port over a filesystem root. */
+export async function startDistribution(root: string, configDir: string): Promise<Running> {
+  const port = await freePort()
+  const config = join(configDir, `distribution-${port}.yml`)
+  writeFileSync(config, [
+    'version: 0.1',
+    'log: { level: warn, accesslog: { disabled: true } }',
+    'storage:',
+    `  filesystem: { rootdirectory: ${root} }`,
+    '  delete: { enabled: true }',
+    '  maintenance: { uploadpurging: { enabled: false } }',
+    `http: { addr: "127.0.0.1:${port}", secret: enlil-test-secret }`,
+    'health: { storagedriver: { enabled: false } }',
+    '',
+  ].join('\n'))
+  return start(DOCKER_REGISTRY, ['serve', config], {}, port)
+}
+
+/**
+ * Whether a test needing `what` runs: under CI=true a missing part is a failure, never a skip;
+ * otherwise the skip is announced with the reason.
+ */
+export function requirePart(available: boolean, what: string, install: string): boolean {
+  if (available) return true
+  if (process.env.CI === 'true') throw new Error(`${what} is required under CI=true but is not installed (${install})`)
+  console.warn(`SKIPPED: ${what} is not installed here (${install}); these tests did not run`)
+  return false
+}
