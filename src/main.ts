@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** @module Entry: `enlil serve [config.yml]`. Reads process.env once, here. */
+import './threadpool.js'
 import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './log.js'
