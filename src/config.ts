@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 
-const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+const duration = z.union([z.number().nonnegative(), z.string()], { error: 'expected a duration such as 30s, 10m or 168h' }).transform((v, ctx) => {
   const ms = parseDuration(v)
   if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (examples: 90s, 30m, 168h, 1h30m)` })
@@ -15,7 +15,7 @@ const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, c
   return ms
 })
 
-const size = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+const size = z.union([z.number().int().positive(), z.string()], { error: 'expected a size such as 4MiB or a number of bytes' }).transform((v, ctx) => {
   const bytes = parseSize(v)
   if (bytes === undefined) {
     ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (examples: 4194304, 4MiB, 512KiB)` })
@@ -24,7 +24,7 @@ const size = z.union([z.number().int().positive(), z.string()]).transform((v, ct
   return bytes
 })
 
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes')
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])], { error: 'expected true or false' }).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes')
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'expected host:port or :port, e.g. ":5000" or "127.0.0.1:5000"')
 
