@@ -71,10 +71,12 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     async close() {
       if (timer) clearInterval(timer)
       const closed = new Promise<void>((ok) => server.close(() => ok()))
+      // Keep-alive connections turn idle as their last response goes out: close them as they do.
+      const sweeper = setInterval(() => server.closeIdleConnections(), 100)
       server.closeIdleConnections()
       const deadline = setTimeout(() => server.closeAllConnections(), config.http.draintimeout)
-      deadline.unref()
       await closed
+      clearInterval(sweeper)
       clearTimeout(deadline)
     },
   }
