@@ -64,7 +64,7 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
     },
 
     async link(repo, digest) {
-      await driver.putContent(paths.layerLink(repo, digest), digest.value)
+      await driver.putOnce(paths.layerLink(repo, digest), digest.value)
     },
 
     async mount(from, to, digest) {

@@ -97,17 +97,17 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
       const target = paths.blobData(digest)
       if (!(await driver.stat(target))) await driver.putContent(target, bytes)
       // Order keeps every link pointing at stored bytes, whatever moment a crash picks.
-      const writes: Promise<void>[] = [driver.putContent(paths.revisionLink(repo, digest), digest.value)]
+      const writes: Promise<void>[] = [driver.putOnce(paths.revisionLink(repo, digest), digest.value)]
       if (parsed.subject) {
         const descriptor: Descriptor = {
           mediaType: parsed.mediaType, digest: digest.value, size: bytes.length,
           ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
           ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
         }
-        writes.push(driver.putContent(paths.referrer(repo, parsed.subject, digest), JSON.stringify(descriptor)))
+        writes.push(driver.putOnce(paths.referrer(repo, parsed.subject, digest), JSON.stringify(descriptor)))
       }
       // The tag's history entry is written with the revision, before the tag becomes current.
-      if (ref.kind === 'tag') writes.push(driver.putContent(paths.tagIndexLink(repo, ref.tag, digest), digest.value))
+      if (ref.kind === 'tag') writes.push(driver.putOnce(paths.tagIndexLink(repo, ref.tag, digest), digest.value))
       await Promise.all(writes)
       if (ref.kind === 'tag') await driver.putContent(paths.tagCurrentLink(repo, ref.tag), digest.value)
       cache.set(digest.value, { digest, bytes, mediaType: parsed.mediaType })

@@ -114,7 +114,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
   return {
     async start(repo) {
       const session = { id: randomUUID(), repo, size: 0, startedAt: new Date() }
-      await driver.putContent(paths.uploadStartedAt(repo, session.id), session.startedAt.toISOString()).catch((err) => {
+      await driver.putOnce(paths.uploadStartedAt(repo, session.id), session.startedAt.toISOString()).catch((err) => {
         throw storageOr(err)
       })
       return session
@@ -122,13 +122,12 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
 
     async get(repo, id) {
       if (!SESSION_ID.test(id)) throw unknownUpload(id)
-      const [startedAt, data] = await Promise.all([
-        driver.getContent(paths.uploadStartedAt(repo, id)),
+      const [marker, data] = await Promise.all([
+        driver.stat(paths.uploadStartedAt(repo, id)),
         driver.stat(paths.uploadData(repo, id)),
       ])
-      if (!startedAt) throw unknownUpload(id)
-      const started = new Date(startedAt.toString('utf8').trim())
-      return { id, repo, size: data?.size ?? 0, startedAt: Number.isNaN(started.getTime()) ? new Date(0) : started }
+      if (!marker) throw unknownUpload(id)
+      return { id, repo, size: data?.size ?? 0, startedAt: marker.modifiedAt }
     },
 
     async append(session, body, start) {

@@ -48,6 +48,11 @@ export interface StorageDriver {
   getContent(path: string): Promise<Buffer | undefined>
   /** Writes a small object atomically. */
   putContent(path: string, data: Uint8Array | string): Promise<void>
+  /**
+   * Writes a small object whose content never changes once written (links, markers). Cheaper than
+   * putContent where the store allows: a reader may briefly see it empty while it is created.
+   */
+  putOnce(path: string, data: Uint8Array | string): Promise<void>
   /** Names of the direct children of a folder, unsorted; [] when it does not exist. */
   list(path: string): Promise<string[]>
   /** Moves an object; throws PathNotFoundError when the source is missing. */

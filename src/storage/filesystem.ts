@@ -1,6 +1,6 @@
 /** @module Filesystem driver: a folder laid out like distribution's, atomic writes by rename. */
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile, unlink } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -105,6 +105,15 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
       }
     },
 
+    async putOnce(path, data) {
+      const p = full(path)
+      try {
+        await withParent(p, () => writeFile(p, data))
+      } catch (err) {
+        throw fullOr(err, path)
+      }
+    },
+
     async list(path) {
       try {
         return (await readdir(full(path))).filter((name) => !name.includes('.tmp-'))
@@ -130,12 +139,14 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
 
     async delete(path) {
       const p = full(path)
+      // Most deletes on hot paths are of an emptied folder (a finished upload): try that first.
       try {
-        await unlink(p)
+        await rmdir(p)
       } catch (err) {
         const c = code(err)
         if (c === 'ENOENT') return
-        if (c === 'EISDIR' || c === 'EPERM') await rm(p, { recursive: true, force: true })
+        if (c === 'ENOTDIR') await unlink(p).catch((e: unknown) => { if (code(e) !== 'ENOENT') throw e })
+        else if (c === 'ENOTEMPTY' || c === 'EEXIST') await rm(p, { recursive: true, force: true })
         else throw err
       }
     },
