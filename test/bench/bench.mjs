@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
+import { setMaxListeners } from 'node:events';
 import { spawn, execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -494,6 +495,7 @@ class Section {
     this.timer = setTimeout(() => this.ac.abort(new Error(`time limit of ${timeoutMs / 1000} s reached`)), timeoutMs);
     this.timer.unref();
     this.signal = AbortSignal.any([this.ac.signal, STOP.signal]);
+    setMaxListeners(0, this.signal); // every request in flight listens to it
     this.requests = 0;
     this.connections = 0;
     this.bytes = 0;
@@ -1212,6 +1214,7 @@ let OPT = null;
 let DIST_BIN = null;
 const RUN_ID = Date.now().toString(36);
 const STOP = new AbortController();
+setMaxListeners(0, STOP.signal);
 
 async function main() {
   try {
