@@ -63,13 +63,17 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
       log.warn('upload purge failed', { err })
     }
   }
+  // First pass soon after start (a restart is when abandoned sessions pile up), then on the interval.
+  const first = purging.enabled ? setTimeout(purge, Math.min(60_000, purging.interval)) : undefined
   const timer = purging.enabled ? setInterval(purge, purging.interval) : undefined
+  first?.unref()
   timer?.unref()
 
   return {
     url, port: bound, registry,
     async close() {
-      if (timer) clearInterval(timer)
+      clearTimeout(first)
+      clearInterval(timer)
       const closed = new Promise<void>((ok) => server.close(() => ok()))
       // Keep-alive connections turn idle as their last response goes out: close them as they do.
       const sweeper = setInterval(() => server.closeIdleConnections(), 100)
