@@ -56,6 +56,8 @@ scenarios and sizes (defaults, then --quick values)
   --conc N                  requests in flight for manifests and mount (8)
   --range-conc N            parallel Range GETs in pull-range (4)
   --no-warmup               skip the short untimed warm-up of each registry
+  --wait-idle S             before each timed section, wait up to S seconds for the machine to be idle
+                            (other work running; waited_idle_s in the JSON)
 limits
   --timeout S               idle timeout of one request, seconds (60)
   --scenario-timeout S      hard limit of one timed section, seconds (600; quick 60)
@@ -116,7 +118,7 @@ function parseArgs(argv) {
   const o = {
     urls: [], targets: null, base: null, keep: false, scenarios: SCENARIOS.slice(), repeat: 1, quick: false,
     size: 256 * MiB, chunk: 8 * MiB, clients: 32, smallCount: 32, smallSize: 4 * KiB, manifests: 500, page: 100,
-    mounts: 200, conc: 8, rangeConc: 4, warmup: true, timeout: 60, scenarioTimeout: 600, out: null, ops: false,
+    mounts: 200, conc: 8, rangeConc: 4, warmup: true, waitIdle: 0, timeout: 60, scenarioTimeout: 600, out: null, ops: false,
   };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -153,6 +155,7 @@ function parseArgs(argv) {
       case '--conc': o.conc = parsePositive(value(), arg); break;
       case '--range-conc': o.rangeConc = parsePositive(value(), arg); break;
       case '--no-warmup': o.warmup = false; break;
+      case '--wait-idle': o.waitIdle = parsePositive(value(), arg); break;
       case '--timeout': o.timeout = parsePositive(value(), arg); break;
       case '--scenario-timeout': o.scenarioTimeout = parsePositive(value(), arg); break;
       case '--out': o.out = value(); break;
@@ -882,6 +885,7 @@ async function runScenario(t, rep, scenario) {
       try { await fn(untimed); } catch (e) { untimed.fail(e); }
     },
     timed: async (name, fn) => {
+      const waited = OPT.waitIdle ? await waitIdle(OPT.waitIdle) : null;
       t.agent.destroy(); // fresh connections for every section: no stale keep-alive sockets
       t.agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
       const sec = new Section(t, OPT.scenarioTimeout * 1000);
@@ -920,6 +924,7 @@ async function runScenario(t, rep, scenario) {
         other_cpu_s: busy0 != null && busy1 != null ? round(Math.max(0, busy1 - busy0 - clientCpu - (srv.server_cpu_s || 0)), 2) : null,
         ops,
       };
+      if (waited != null) row.waited_idle_s = waited;
       if (sec.pages) row.pages = sec.pages;
       if (sec.notes) row.notes = sec.notes;
       rows.push(row);
@@ -952,6 +957,18 @@ function primary(scenario) {
   return 'req_s';
 }
 const UNIT = { mb_s: 'MB/s', req_s: 'req/s', items_s: 'tags/s' };
+
+// wait (at most maxS seconds) until the whole machine used less than 20% of a core for half a second
+async function waitIdle(maxS) {
+  const t0 = performance.now();
+  for (let i = 0; i < maxS * 2; i++) {
+    const a = hostBusy();
+    await sleep(500);
+    const b = hostBusy();
+    if (a == null || b == null || b - a < 0.1) break;
+  }
+  return round((performance.now() - t0) / 1000 - 0.5, 1);
+}
 
 // after errors: is the registry still there?
 async function alive(t) {
@@ -1322,7 +1339,11 @@ async function main() {
   const reconnects = rows.filter((r) => r.requests >= 20 && r.connections > r.requests / 2);
   if (reconnects.length) process.stdout.write(`\nnote: keep-alive mostly not reused (new connections / requests) in ${reconnects.map((r) => `${r.target} ${r.scenario} ${r.connections}/${r.requests}`).join(', ')}.\n`);
   const noisy = rows.filter((r) => r.other_cpu_s > 0.5 && r.other_cpu_s > 0.2 * r.seconds);
-  if (noisy.length) process.stdout.write(`\nnote: other processes used CPU during ${noisy.map((r) => `${r.target} ${r.scenario}`).join(', ')}; repeat the run.\n`);
+  if (noisy.length) {
+    process.stdout.write(`\nnote: other processes (or kernel writeback) used CPU during ${noisy.length} of ${rows.length} sections ` +
+      `(${noisy.slice(0, 6).map((r) => `${r.target} ${r.scenario}`).join(', ')}${noisy.length > 6 ? ', ...' : ''}): see other_cpu_s in the JSON; ` +
+      `repeat the run${OPT.waitIdle ? '' : ', perhaps with --wait-idle 20'}.\n`);
+  }
   if (errors) {
     process.stdout.write(`\n${errors} error(s):\n`);
     let shown = 0;
