@@ -61,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
     root: config.storage.filesystem.rootdirectory, auth: 'none', delete: config.storage.delete.enabled,
   })
   log.warn('authentication is off: anyone who can reach this port can push and pull')
+  // One bad request must not take every other client's transfer down with it.
+  process.on('unhandledRejection', (err) => log.error('unhandled rejection (a bug: please report it)', { err }))
 
   let stopping = false
   const stop = (signal: string) => {

@@ -27,6 +27,29 @@ describe('enlil serve', () => {
     expect(lines.find((l) => l.includes('REGISTRY_LOG_LEVEL'))).toMatch(/log\.level/)
   })
 
+  it('keeps serving when clients go away in the middle of downloads', async () => {
+    const root = tempDir('abort')
+    dirs.push(root)
+    const enlil = await startEnlil(root)
+    running.push(enlil)
+    const blob = randomBlob(16 * 1024 * 1024)
+    const url = `${enlil.url}/v2/abort/app/blobs/${blob.digest}`
+    expect((await fetch(`${enlil.url}/v2/abort/app/blobs/uploads/?digest=${blob.digest}`, { method: 'POST', body: blob.bytes })).status).toBe(201)
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve) => {
+        const req = request(url, (res) => {
+          res.once('data', () => { req.destroy(); resolve() })
+        })
+        req.on('error', () => resolve())
+        req.end()
+      })
+    }
+    const whole = await fetch(url)
+    expect(whole.status).toBe(200)
+    expect(Buffer.from(await whole.arrayBuffer()).equals(blob.bytes)).toBe(true)
+    expect(enlil.process.exitCode).toBeNull()
+  })
+
   it('finishes an upload in flight when told to stop, then exits 0', async () => {
     const root = tempDir('drain')
     dirs.push(root)

@@ -5,8 +5,7 @@
  * 0.94–0.97x of raw node:http, where Web streams lose 20–40%). Under `app.request()` (tests) the
  * same code falls back to the Fetch objects.
  */
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { Readable, type Writable } from 'node:stream'
 import type { Context } from 'hono'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { RegistryError } from '../oci/errors.js'
@@ -46,19 +45,24 @@ function tooLarge(max: number, size: number): RegistryError {
 }
 
 /**
- * Sends a stream as the response body. On a Node server it writes the raw response and awaits the
- * whole pipeline (returning early truncates downloads); a client that goes away ends it quietly.
+ * Sends blob bytes as the response body. On a Node server they are copied into the raw response,
+ * awaiting the whole copy (returning early truncates downloads); a client that goes away ends it
+ * quietly. Under `app.request()` they go out as a Web stream.
  */
-export async function sendStream(c: Context<AppEnv>, status: number, headers: Record<string, string>, stream: Readable): Promise<Response> {
+export async function sendBytes(
+  c: Context<AppEnv>, status: number, headers: Record<string, string>,
+  body: { copyTo(out: Writable): Promise<void>; stream(): Promise<Readable> },
+): Promise<Response> {
   const outgoing = c.env?.outgoing
   if (outgoing && 'writeHead' in outgoing) {
     outgoing.writeHead(status, headers)
     try {
-      await pipeline(stream, outgoing)
+      await body.copyTo(outgoing)
     } catch (err) {
-      c.var.log.debug('response stream ended early', { err: (err as Error).message })
+      c.var.log.debug('response body ended early', { err: (err as Error).message })
+      outgoing.destroy()
     }
     return RESPONSE_ALREADY_SENT
   }
-  return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status, headers })
+  return new Response(Readable.toWeb(await body.stream()) as ReadableStream<Uint8Array>, { status, headers })
 }

@@ -1,5 +1,6 @@
 /** @module BlobStore: content-addressed bytes, visible in a repository only where linked. */
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import type { Digest } from '../oci/digest.js'
 import type { ByteRange, StorageDriver } from '../storage/driver.js'
 import { LruCache } from './cache.js'
@@ -10,7 +11,10 @@ export interface BlobInfo {
   size: number
 }
 
-export type BlobBody = { kind: 'stream'; size: number; stream: Readable } | { kind: 'redirect'; size: number; url: string }
+/** The bytes to send: copied into a writable (the fast path), or as a stream; or a URL to redirect to. */
+export type BlobBody =
+  | { kind: 'bytes'; size: number; copyTo(out: Writable): Promise<void>; stream(): Promise<Readable> }
+  | { kind: 'redirect'; size: number; url: string }
 
 export interface BlobStore {
   /** undefined: not linked in this repository (or its bytes are gone). */
@@ -60,7 +64,13 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
         const url = await driver.redirectUrl(paths.blobData(digest))
         if (url) return { kind: 'redirect', size: bytes, url }
       }
-      return { kind: 'stream', size: bytes, stream: await driver.reader(paths.blobData(digest), range) }
+      const path = paths.blobData(digest)
+      return {
+        kind: 'bytes',
+        size: bytes,
+        copyTo: (out) => (driver.copyTo ? driver.copyTo(path, out, range) : driver.reader(path, range).then((r) => pipeline(r, out))),
+        stream: () => driver.reader(path, range),
+      }
     },
 
     async link(repo, digest) {

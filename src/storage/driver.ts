@@ -2,7 +2,7 @@
  * @module The storage driver interface: bytes at paths, knowing nothing about OCI.
  * Paths are relative, "/"-separated keys such as `docker/registry/v2/blobs/...`.
  */
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 
 export interface FileInfo {
   size: number
@@ -59,6 +59,11 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>
   /** Deletes an object or a whole folder; idempotent. */
   delete(path: string): Promise<void>
+  /**
+   * Copies the bytes (or a range) into a writable and ends it, where the store can do better than
+   * piping `reader` (the filesystem reuses its read buffers instead of allocating one per chunk).
+   */
+  copyTo?(path: string, out: Writable, range?: ByteRange): Promise<void>
   /** A URL the client can fetch the bytes from directly (presigned), where the store supports it. */
   redirectUrl?(path: string): Promise<string | undefined>
 }

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile, unlink } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, type StorageDriver } from './driver.js'
 
@@ -56,6 +56,42 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
         stream.once('error', (err) => fail(code(err) === 'ENOENT' ? new PathNotFoundError(path) : err))
       })
       return stream
+    },
+
+    async copyTo(path, out: Writable, range?: ByteRange) {
+      const handle = await open(full(path), 'r').catch((err: unknown) => {
+        throw code(err) === 'ENOENT' ? new PathNotFoundError(path) : err
+      })
+      try {
+        let position = range?.start ?? 0
+        const end = range ? range.end + 1 : (await handle.stat()).size
+        // Two buffers, each reused once the socket has taken its bytes: no allocation per chunk, so
+        // a 256 MiB pull doesn't make 512 garbage buffers for the GC (39% of the CPU when it did).
+        const size = Math.min(READ_CHUNK, Math.max(1, end - position))
+        const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)]
+        const writing: Promise<void>[] = [Promise.resolve(), Promise.resolve()]
+        // A client that goes away may leave a write callback unanswered: stop on close as well.
+        let onClose!: () => void
+        const closed = new Promise<never>((_, fail) => {
+          onClose = () => fail(new Error('the destination closed before the copy finished'))
+          out.once('close', onClose)
+        })
+        closed.catch(() => {})
+        for (let i = 0; position < end; i ^= 1) {
+          await Promise.race([writing[i], closed])
+          const { bytesRead } = await handle.read(buffers[i]!, 0, Math.min(size, end - position), position)
+          if (bytesRead === 0) throw new Error(`${path} ended at ${position}, before ${end}`)
+          position += bytesRead
+          const write = writeChunk(out, buffers[i]!.subarray(0, bytesRead))
+          write.catch(() => {}) // awaited above or abandoned with `closed`: never unhandled
+          writing[i] = write
+        }
+        await Promise.race([Promise.all(writing), closed])
+        out.off('close', onClose)
+        out.end()
+      } finally {
+        await handle.close()
+      }
     },
 
     async writeStream(path, body: Readable) {
@@ -151,6 +187,13 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
       }
     },
   }
+}
+
+/** Resolves once the destination has taken the chunk (so its buffer may be reused). */
+function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
+  return new Promise((ok, fail) => {
+    out.write(chunk, (err) => (err ? fail(err) : ok()))
+  })
 }
 
 function code(err: unknown): string | undefined {

@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import { parseDigest } from '../../oci/digest.js'
 import { RegistryError } from '../../oci/errors.js'
 import type { AppEnv } from '../env.js'
-import { sendStream } from '../body.js'
+import { sendBytes } from '../body.js'
 import { parseRangeHeader } from '../headers.js'
 import { API_VERSION_HEADER, repoName, requireDeleteEnabled, type RouteDeps } from './deps.js'
 
@@ -32,10 +32,10 @@ export function blobRoutes(deps: RouteDeps) {
       if (range) {
         headers['Content-Range'] = `bytes ${range.start}-${range.end}/${found.size}`
         headers['Content-Length'] = String(range.end - range.start + 1)
-        return sendStream(c, 206, headers, body.stream)
+        return sendBytes(c, 206, headers, body)
       }
       headers['Content-Length'] = String(found.size)
-      return sendStream(c, 200, headers, body.stream)
+      return sendBytes(c, 200, headers, body)
     })
     .delete('/:name{.+}/blobs/:digest', async (c) => {
       requireDeleteEnabled(deps)
