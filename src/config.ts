@@ -43,8 +43,28 @@ export const configSchema = z.strictObject({
     accesslog: z.strictObject({ disabled: bool.default(false) }).prefault({}),
   }).prefault({}),
   storage: z.strictObject({
-    driver: z.enum(['filesystem']).default('filesystem'),
+    driver: z.enum(['filesystem', 's3']).default('filesystem'),
     filesystem: z.strictObject({ rootdirectory: z.string().min(1).default('./data') }).prefault({}),
+    s3: z.strictObject({
+      bucket: z.string().min(1).optional(),
+      accesskey: z.string().optional(),
+      secretkey: z.string().optional(),
+      /** Tigris: `auto`. */
+      region: z.string().min(1).default('us-east-1'),
+      /** e.g. https://t3.storage.dev (Tigris) or http://127.0.0.1:9000 (MinIO); AWS when absent. */
+      regionendpoint: z.string().regex(/^(https?:\/\/)?[^\s/]+(\/.*)?$/, 'expected a URL such as https://t3.storage.dev').optional(),
+      forcepathstyle: bool.default(false),
+      /** Only used to build the endpoint scheme when regionendpoint has none (distribution's option). */
+      secure: bool.default(true),
+      /** SigV4 is the only signature enlil speaks; `false` is refused. */
+      v4auth: bool.default(true),
+      /** Multipart part size (distribution's chunksize); at least 5 MiB. */
+      chunksize: size.default(10 * 1024 * 1024),
+      rootdirectory: z.string().default(''),
+      encrypt: bool.default(false),
+    }).prefault({}),
+    /** Blob GETs on S3 answer 307 to a presigned URL unless disabled (distribution's storage.redirect.disable). */
+    redirect: z.strictObject({ disable: bool.default(false) }).prefault({}),
     delete: z.strictObject({ enabled: bool.default(true) }).prefault({}),
     maintenance: z.strictObject({
       uploadpurging: z.strictObject({
@@ -61,6 +81,15 @@ export const configSchema = z.strictObject({
   }).prefault({}),
 })
 
+  .superRefine((config, ctx) => {
+    if (config.storage.driver !== 's3') return
+    const s3 = config.storage.s3
+    if (!s3.bucket) ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: 'required with the s3 store (REGISTRY_STORAGE_S3_BUCKET or BUCKET_NAME)' })
+    if (!s3.v4auth) ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'v4auth'], message: 'only AWS Signature Version 4 is supported' })
+    if (s3.chunksize < 5 * 1024 * 1024) ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'chunksize'], message: 'must be at least 5 MiB (S3 refuses smaller multipart parts)' })
+    if (Boolean(s3.accesskey) !== Boolean(s3.secretkey)) ctx.addIssue({ code: 'custom', path: ['storage', 's3', s3.accesskey ? 'secretkey' : 'accesskey'], message: 'accesskey and secretkey go together' })
+  })
+
 export type Config = z.output<typeof configSchema>
 
 /** Environment variable → config path. distribution's names where they exist. */
@@ -73,10 +102,31 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_STORAGE: 'storage.driver',
   REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: 'storage.filesystem.rootdirectory',
   REGISTRY_STORAGE_DELETE_ENABLED: 'storage.delete.enabled',
+  REGISTRY_STORAGE_REDIRECT_DISABLE: 'storage.redirect.disable',
+  REGISTRY_STORAGE_S3_BUCKET: 'storage.s3.bucket',
+  REGISTRY_STORAGE_S3_ACCESSKEY: 'storage.s3.accesskey',
+  REGISTRY_STORAGE_S3_SECRETKEY: 'storage.s3.secretkey',
+  REGISTRY_STORAGE_S3_REGION: 'storage.s3.region',
+  REGISTRY_STORAGE_S3_REGIONENDPOINT: 'storage.s3.regionendpoint',
+  REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'storage.s3.forcepathstyle',
+  REGISTRY_STORAGE_S3_SECURE: 'storage.s3.secure',
+  REGISTRY_STORAGE_S3_V4AUTH: 'storage.s3.v4auth',
+  REGISTRY_STORAGE_S3_CHUNKSIZE: 'storage.s3.chunksize',
+  REGISTRY_STORAGE_S3_ROOTDIRECTORY: 'storage.s3.rootdirectory',
+  REGISTRY_STORAGE_S3_ENCRYPT: 'storage.s3.encrypt',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'storage.maintenance.uploadpurging.enabled',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: 'storage.maintenance.uploadpurging.age',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL: 'storage.maintenance.uploadpurging.interval',
   ENLIL_LIMITS_MANIFESTSIZE: 'limits.manifestsize',
+}
+
+/** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */
+export const FALLBACK_ENVIRONMENT: Record<string, string> = {
+  BUCKET_NAME: 'storage.s3.bucket',
+  AWS_ACCESS_KEY_ID: 'storage.s3.accesskey',
+  AWS_SECRET_ACCESS_KEY: 'storage.s3.secretkey',
+  AWS_ENDPOINT_URL_S3: 'storage.s3.regionendpoint',
+  AWS_REGION: 'storage.s3.region',
 }
 
 export class ConfigError extends Error {
@@ -102,10 +152,17 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
       problems.push(`${file}: ${(err as Error).message.split('\n')[0]}`)
     }
   }
+  // distribution names the store by its section (`storage: { s3: {...} }`): a file doing so means s3.
+  const fileNamesS3 = getPath(raw, 'storage.s3') !== undefined && getPath(raw, 'storage.filesystem') === undefined
+  for (const [name, path] of Object.entries(FALLBACK_ENVIRONMENT)) {
+    const value = env[name]
+    if (value !== undefined && value !== '' && getPath(raw, path) === undefined) setPath(raw, path, value)
+  }
   for (const [name, path] of Object.entries(ENVIRONMENT)) {
     const value = env[name]
     if (value !== undefined && value !== '') setPath(raw, path, value)
   }
+  if (fileNamesS3 && getPath(raw, 'storage.driver') === undefined) setPath(raw, 'storage.driver', 's3')
   if (problems.length > 0) throw new ConfigError(problems)
 
   const result = configSchema.safeParse(raw)
@@ -118,6 +175,15 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
     const fromEnv = envByPath[path] && env[envByPath[path]] !== undefined ? ` (from ${envByPath[path]})` : ''
     return `${path || '(root)'}${fromEnv}: ${issue.message}`
   }))
+}
+
+function getPath(target: Record<string, unknown>, path: string): unknown {
+  let node: unknown = target
+  for (const key of path.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined
+    node = (node as Record<string, unknown>)[key]
+  }
+  return node
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

@@ -7,6 +7,7 @@ import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import { createFilesystemDriver } from './storage/filesystem.js'
+import { createS3Driver } from './storage/s3.js'
 import type { StorageDriver } from './storage/driver.js'
 
 export interface RunningRegistry {
@@ -18,7 +19,23 @@ export interface RunningRegistry {
 }
 
 export function createDriver(config: Config): StorageDriver {
-  return createFilesystemDriver(config.storage.filesystem.rootdirectory)
+  if (config.storage.driver === 'filesystem') return createFilesystemDriver(config.storage.filesystem.rootdirectory)
+  const s3 = config.storage.s3
+  const endpoint = s3.regionendpoint && !/^https?:\/\//.test(s3.regionendpoint)
+    ? `${s3.secure ? 'https' : 'http'}://${s3.regionendpoint}`
+    : s3.regionendpoint
+  return createS3Driver({
+    bucket: s3.bucket!,
+    region: s3.region,
+    endpoint,
+    forcePathStyle: s3.forcepathstyle,
+    accessKeyId: s3.accesskey,
+    secretAccessKey: s3.secretkey,
+    rootDirectory: s3.rootdirectory,
+    partSize: s3.chunksize,
+    encrypt: s3.encrypt,
+    redirect: !config.storage.redirect.disable,
+  })
 }
 
 export function splitAddr(addr: string): { host: string; port: number } {
@@ -29,7 +46,7 @@ export function splitAddr(addr: string): { host: string; port: number } {
 
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
   const driver = createDriver(config)
-  const registry = createRegistry(driver)
+  const registry = createRegistry(driver, { redirect: !config.storage.redirect.disable })
   const app = createApp({
     registry, log,
     deleteEnabled: config.storage.delete.enabled,

@@ -16,13 +16,25 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     outgoing.destroy()
     return RESPONSE_ALREADY_SENT
   }
-  const known = isRegistryError(err) ? err : undefined
+  const known = isRegistryError(err) ? err : fromStorage(err)
   if (!known) c.var.log?.error('unexpected error', { err, method: c.req.method, path: c.req.path })
+  else if (known.status >= 500) c.var.log?.warn('storage error', { err, method: c.req.method, path: c.req.path })
   const error = known ?? new RegistryError('UNKNOWN', 'internal error; the request id identifies it in the registry log', { requestId: c.var.requestId })
   const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8', ...error.response.headers }
   // HEAD responses carry no body: the status and headers are the answer.
   const body = c.req.method === 'HEAD' ? null : errorBody(error.code, error.message, error.detail)
   return new Response(body, { status: error.status, headers })
+}
+
+/** Storage trouble the client should hear about in words, not as a 500. */
+function fromStorage(err: Error): RegistryError | undefined {
+  if (err.name === 'StorageUnavailableError') {
+    return new RegistryError('UNAVAILABLE', 'the storage backend is unavailable or throttling; retry shortly', undefined, { headers: { 'Retry-After': '5' } })
+  }
+  if (err.name === 'StorageFullError') {
+    return new RegistryError('DENIED', 'storage is full: the registry cannot accept more data right now; nothing was stored', undefined, { status: 507 })
+  }
+  return undefined
 }
 
 export function notFound(c: Context<AppEnv>): Response {

@@ -76,14 +76,10 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
     liveHashes.delete(session.id)
     const counter = new HashingStream(hash ?? nullHash)
     pipeline(body, counter).catch(() => { /* the driver's pipeline reports the error */ })
-    try {
-      const written = await driver.append(paths.uploadData(session.repo, session.id), counter)
-      const size = session.size + written
-      if (hash) liveHashes.set(session.id, { hash, offset: size })
-      return { ...session, size }
-    } catch (err) {
-      throw storageOr(err)
-    }
+    const written = await driver.append(paths.uploadData(session.repo, session.id), counter)
+    const size = session.size + written
+    if (hash) liveHashes.set(session.id, { hash, offset: size })
+    return { ...session, size }
   }
 
   async function digestOfUpload(session: UploadSession, algorithm: Digest['algorithm']): Promise<string> {
@@ -103,7 +99,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
     const target = paths.blobData(digest)
     const existing = await driver.stat(target)
     if (!existing) {
-      if (size === 0 && !(await driver.stat(dataPath))) await driver.putContent(target, new Uint8Array())
+      if (size === 0 && (await driver.appendedSize(dataPath)) === undefined) await driver.putContent(target, new Uint8Array())
       else await driver.move(dataPath, target)
     }
     await blobs.link(repo, digest)
@@ -114,20 +110,18 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
   return {
     async start(repo) {
       const session = { id: randomUUID(), repo, size: 0, startedAt: new Date() }
-      await driver.putOnce(paths.uploadStartedAt(repo, session.id), session.startedAt.toISOString()).catch((err) => {
-        throw storageOr(err)
-      })
+      await driver.putOnce(paths.uploadStartedAt(repo, session.id), session.startedAt.toISOString())
       return session
     },
 
     async get(repo, id) {
       if (!SESSION_ID.test(id)) throw unknownUpload(id)
-      const [marker, data] = await Promise.all([
+      const [marker, size] = await Promise.all([
         driver.stat(paths.uploadStartedAt(repo, id)),
-        driver.stat(paths.uploadData(repo, id)),
+        driver.appendedSize(paths.uploadData(repo, id)),
       ])
       if (!marker) throw unknownUpload(id)
-      return { id, repo, size: data?.size ?? 0, startedAt: marker.modifiedAt }
+      return { id, repo, size: size ?? 0, startedAt: marker.modifiedAt }
     },
 
     async append(session, body, start) {
@@ -170,7 +164,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
         return await place(repo, dataPath, digest, hasher.bytes, paths.upload(repo, id))
       } catch (err) {
         await driver.delete(paths.upload(repo, id)).catch(() => {})
-        throw storageOr(err)
+        throw err
       }
     },
 
@@ -203,12 +197,4 @@ function unknownUpload(id: string): RegistryError {
 
 function rangeError(size: number, message: string): RegistryError {
   return new RegistryError('BLOB_UPLOAD_INVALID', message, { size }, { status: 416, headers: { Range: uploadRange(size) } })
-}
-
-/** Storage-full errors become a clear client error; everything else passes through. */
-export function storageOr(err: unknown): unknown {
-  if ((err as Error | undefined)?.name === 'StorageFullError') {
-    return new RegistryError('DENIED', 'storage is full: the registry cannot accept more data right now; nothing was stored', undefined, { status: 507 })
-  }
-  return err
 }

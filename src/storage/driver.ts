@@ -31,6 +31,14 @@ export class StorageFullError extends Error {
   }
 }
 
+/** The store is unreachable or throttling, after retries: the client may try again later. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, cause?: unknown) {
+    super(message, { cause })
+    this.name = 'StorageUnavailableError'
+  }
+}
+
 export interface StorageDriver {
   readonly name: string
   /** undefined when nothing is at the path. */
@@ -41,9 +49,12 @@ export interface StorageDriver {
   writeStream(path: string, body: Readable): Promise<number>
   /**
    * Appends to an object that is being assembled (an upload's data). Bytes that arrived before a
-   * failure may stay appended; `stat` tells how many. Resolves to the bytes appended.
+   * failure may stay appended; `appendedSize` tells how many. Resolves to the bytes appended.
+   * `reader`, `move` and `delete` work on such an object as on any other.
    */
   append(path: string, body: Readable): Promise<number>
+  /** Size of an object assembled by `append`; undefined when nothing was appended. */
+  appendedSize(path: string): Promise<number | undefined>
   /** Small objects (links, session markers): undefined when absent. */
   getContent(path: string): Promise<Buffer | undefined>
   /** Writes a small object atomically. */

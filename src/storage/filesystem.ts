@@ -120,6 +120,11 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
       return out.bytesWritten
     },
 
+    async appendedSize(path) {
+      const info = await this.stat(path)
+      return info && !info.isDirectory ? info.size : undefined
+    },
+
     async getContent(path) {
       try {
         return await readFile(full(path))

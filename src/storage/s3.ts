@@ -1,0 +1,414 @@
+/**
+ * @module S3 driver (Tigris, AWS, MinIO, Ceph RGW): keys laid out like distribution's s3 driver.
+ *
+ * Appendable objects (upload data) are an S3 multipart upload plus two small objects beside the key:
+ * `<key>.state` (JSON: upload id, parts, tail size) and `<key>.tail`, the bytes not yet in a part.
+ * Every part but the last is at least `partSize` (>= 5 MiB, S3's minimum), whatever the chunk sizes
+ * the client sends, and memory per append is bounded by partSize × (queueSize + 1). All state is in
+ * the bucket, so any instance continues an upload. Reading or moving an appendable object completes
+ * the multipart upload first.
+ */
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
+  DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
+  S3Client, type S3ClientConfig, S3ServiceException, UploadPartCommand, UploadPartCopyCommand,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import { PassThrough, Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import {
+  type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, StorageUnavailableError, type StorageDriver,
+} from './driver.js'
+
+const MiB = 1024 * 1024
+export const MIN_PART_SIZE = 5 * MiB
+/** S3 refuses single copies above 5 GiB: larger objects are copied in parts. */
+const MAX_SINGLE_COPY = 5 * 1024 * MiB
+const MAX_PARTS = 10_000
+/** Bounds every listing loop: 10 million keys under one prefix at 1000 a page. */
+const MAX_LIST_PAGES = 10_000
+
+export interface S3DriverOptions {
+  bucket: string
+  region: string
+  endpoint?: string
+  forcePathStyle?: boolean
+  accessKeyId?: string
+  secretAccessKey?: string
+  /** Key prefix (distribution's rootdirectory). */
+  rootDirectory?: string
+  /** Size of multipart parts; at least 5 MiB. */
+  partSize?: number
+  /** Parts uploaded concurrently by one request. */
+  queueSize?: number
+  /** Server-side encryption (AES256) on every object written. */
+  encrypt?: boolean
+  /** Presigned GETs for blob pulls; off: enlil streams the bytes itself. */
+  redirect?: boolean
+  presignExpirySeconds?: number
+  /** Extra client settings (tests: a request handler resolving virtual hosts locally). */
+  client?: Partial<S3ClientConfig>
+}
+
+interface AppendState {
+  uploadId?: string
+  parts: { n: number; etag: string; size: number }[]
+  /** Bytes in `<key>.tail`. */
+  tail: number
+  /** Set once the multipart upload was completed into `<key>` (to read it back). */
+  completed?: number
+}
+
+export function createS3Driver(options: S3DriverOptions): StorageDriver {
+  const partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 10 * MiB)
+  const queueSize = Math.max(1, options.queueSize ?? 2)
+  const bucket = options.bucket
+  const prefix = (options.rootDirectory ?? '').replace(/^\/+|\/+$/g, '')
+  const sse = options.encrypt ? { ServerSideEncryption: 'AES256' as const } : {}
+  const client = new S3Client({
+    region: options.region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    forcePathStyle: options.forcePathStyle ?? false,
+    ...(options.accessKeyId && options.secretAccessKey
+      ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } }
+      : {}),
+    // Plain PUTs: RGW and Swift drop the SDK's default aws-chunked CRC trailers, toy servers store them.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // Throttling and 5xx are retried with backoff by the SDK before we give up with a 503.
+    maxAttempts: 5,
+    retryMode: 'adaptive',
+    ...options.client,
+  })
+
+  const key = (path: string): string => {
+    if (path.split('/').some((part) => part === '..' || part === '.')) throw new Error(`refusing path outside the root: ${path}`)
+    return prefix ? `${prefix}/${path}` : path
+  }
+
+  /** Runs an S3 call, turning "not there" into undefined and transient trouble into a typed error. */
+  async function call<T>(what: string, path: string, send: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await send()
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw translate(err, what, path)
+    }
+  }
+
+  async function head(path: string): Promise<{ size: number; modifiedAt: Date } | undefined> {
+    const res = await call('HeadObject', path, () => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key(path) })))
+    return res ? { size: res.ContentLength ?? 0, modifiedAt: res.LastModified ?? new Date(0) } : undefined
+  }
+
+  async function getBytes(path: string): Promise<Buffer | undefined> {
+    const res = await call('GetObject', path, () => client.send(new GetObjectCommand({ Bucket: bucket, Key: key(path) })))
+    if (!res?.Body) return undefined
+    return Buffer.from(await res.Body.transformToByteArray())
+  }
+
+  async function put(path: string, body: Uint8Array | string): Promise<void> {
+    await call('PutObject', path, () => client.send(new PutObjectCommand({ Bucket: bucket, Key: key(path), Body: body, ...sse })))
+  }
+
+  async function deleteKeys(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000)
+      await call('DeleteObjects', batch[0]!, () => client.send(new DeleteObjectsCommand({
+        Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+      })))
+    }
+  }
+
+  /** Every key under a folder (recursive). */
+  async function listAll(path: string): Promise<string[]> {
+    const keys: string[] = []
+    let token: string | undefined
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const res = await call('ListObjectsV2', path, () => client.send(new ListObjectsV2Command({
+        Bucket: bucket, Prefix: `${key(path)}/`, ContinuationToken: token,
+      })))
+      for (const o of res?.Contents ?? []) if (o.Key) keys.push(o.Key)
+      token = res?.IsTruncated ? res.NextContinuationToken : undefined
+      if (!token) break
+    }
+    return keys
+  }
+
+  const statePath = (path: string) => `${path}.state`
+  const tailPath = (path: string) => `${path}.tail`
+
+  async function readState(path: string): Promise<AppendState | undefined> {
+    const bytes = await getBytes(statePath(path))
+    return bytes ? (JSON.parse(bytes.toString('utf8')) as AppendState) : undefined
+  }
+
+  const stateSize = (s: AppendState) => s.completed ?? s.parts.reduce((n, p) => n + p.size, 0) + s.tail
+
+  async function uploadPart(path: string, uploadId: string, n: number, body: Buffer): Promise<{ n: number; etag: string; size: number }> {
+    if (n > MAX_PARTS) throw new Error(`upload of ${path} needs more than ${MAX_PARTS} parts: raise the part size`)
+    const res = await call('UploadPart', path, () => client.send(new UploadPartCommand({
+      Bucket: bucket, Key: key(path), UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length,
+    })))
+    return { n, etag: res?.ETag ?? '', size: body.length }
+  }
+
+  async function createMultipart(path: string): Promise<string> {
+    const res = await call('CreateMultipartUpload', path, () => client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key(path), ...sse })))
+    if (!res?.UploadId) throw new Error(`CreateMultipartUpload for ${path} returned no upload id`)
+    return res.UploadId
+  }
+
+  /**
+   * A completed appendable object gets appended to again (a client went on after a digest it got
+   * wrong): start a new multipart upload whose first part is a server-side copy of what is there.
+   */
+  async function reopen(path: string, state: AppendState): Promise<AppendState> {
+    const size = state.completed ?? 0
+    if (size >= partSize) {
+      const uploadId = await createMultipart(path)
+      const res = await call('UploadPartCopy', path, () => client.send(new UploadPartCopyCommand({
+        Bucket: bucket, Key: key(path), UploadId: uploadId, PartNumber: 1, CopySource: copySource(key(path)),
+      })))
+      return { uploadId, parts: [{ n: 1, etag: res?.CopyPartResult?.ETag ?? '', size }], tail: 0 }
+    }
+    if (size > 0) await call('CopyObject', path, () => client.send(new CopyObjectCommand({ Bucket: bucket, Key: key(tailPath(path)), CopySource: copySource(key(path)), ...sse })))
+    await deleteKeys([key(path)])
+    return { parts: [], tail: size }
+  }
+
+  /** Makes `<key>` hold every appended byte (completing the multipart upload), or says where they are. */
+  async function finalize(path: string): Promise<{ at: string; size: number } | undefined> {
+    const state = await readState(path)
+    if (!state) return undefined
+    if (state.completed !== undefined) return { at: path, size: state.completed }
+    if (!state.uploadId) return { at: state.tail > 0 ? tailPath(path) : path, size: state.tail }
+    const parts = [...state.parts]
+    if (state.tail > 0) {
+      const tail = await getBytes(tailPath(path))
+      if (!tail) throw new Error(`tail of ${path} is missing`)
+      parts.push(await uploadPart(path, state.uploadId, parts.length + 1, tail))
+    }
+    await call('CompleteMultipartUpload', path, () => client.send(new CompleteMultipartUploadCommand({
+      Bucket: bucket, Key: key(path), UploadId: state.uploadId,
+      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+    })))
+    const size = parts.reduce((n, p) => n + p.size, 0)
+    await put(statePath(path), JSON.stringify({ parts: [], tail: 0, completed: size } satisfies AppendState))
+    await deleteKeys([key(tailPath(path))])
+    return { at: path, size }
+  }
+
+  async function copy(from: string, to: string, size: number): Promise<void> {
+    if (size <= MAX_SINGLE_COPY) {
+      await call('CopyObject', to, () => client.send(new CopyObjectCommand({ Bucket: bucket, Key: key(to), CopySource: copySource(key(from)), ...sse })))
+      return
+    }
+    const uploadId = await createMultipart(to)
+    const chunk = Math.max(512 * MiB, Math.ceil(size / MAX_PARTS))
+    const ranges: ByteRange[] = []
+    for (let start = 0; start < size; start += chunk) ranges.push({ start, end: Math.min(size, start + chunk) - 1 })
+    const etags: string[] = new Array(ranges.length)
+    try {
+      let next = 0
+      await Promise.all(Array.from({ length: 4 }, async () => {
+        while (next < ranges.length) {
+          const i = next++
+          const r = ranges[i]!
+          const res = await call('UploadPartCopy', to, () => client.send(new UploadPartCopyCommand({
+            Bucket: bucket, Key: key(to), UploadId: uploadId, PartNumber: i + 1,
+            CopySource: copySource(key(from)), CopySourceRange: `bytes=${r.start}-${r.end}`,
+          })))
+          etags[i] = res?.CopyPartResult?.ETag ?? ''
+        }
+      }))
+      await call('CompleteMultipartUpload', to, () => client.send(new CompleteMultipartUploadCommand({
+        Bucket: bucket, Key: key(to), UploadId: uploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) },
+      })))
+    } catch (err) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(to), UploadId: uploadId })).catch(() => {})
+      throw err
+    }
+  }
+
+  /** Aborts the multipart uploads of appendable objects under a folder (or of one object). */
+  async function abortAppends(stateKeys: string[]): Promise<void> {
+    await Promise.all(stateKeys.map(async (stateKey) => {
+      const path = stateKey.slice(prefix ? prefix.length + 1 : 0, -'.state'.length)
+      const state = await readState(path).catch(() => undefined)
+      if (state?.uploadId && state.completed === undefined) {
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(path), UploadId: state.uploadId })).catch(() => {})
+      }
+    }))
+  }
+
+  return {
+    name: 's3',
+
+    async stat(path) {
+      const object = await head(path)
+      if (object) return { size: object.size, modifiedAt: object.modifiedAt, isDirectory: false } satisfies FileInfo
+      const res = await call('ListObjectsV2', path, () => client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${key(path)}/`, MaxKeys: 1 })))
+      return (res?.KeyCount ?? 0) > 0 ? { size: 0, modifiedAt: new Date(0), isDirectory: true } : undefined
+    },
+
+    async reader(path, range) {
+      const get = (at: string) => call('GetObject', at, () => client.send(new GetObjectCommand({
+        Bucket: bucket, Key: key(at), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+      })))
+      let res = await get(path)
+      if (!res) {
+        // An appendable object is read back: complete its multipart upload first.
+        const done = await finalize(path)
+        if (!done || done.size === 0) {
+          if (done) return Readable.from([])
+          throw new PathNotFoundError(path)
+        }
+        res = await get(done.at)
+        if (!res) throw new PathNotFoundError(path)
+      }
+      return res.Body as Readable
+    },
+
+    async writeStream(path, body) {
+      let bytes = 0
+      const counted = new PassThrough({ highWaterMark: MiB })
+      counted.on('data', (chunk: Buffer) => { bytes += chunk.length })
+      pipeline(body, counted).catch(() => { /* the upload below reports it */ })
+      const upload = new Upload({ client, params: { Bucket: bucket, Key: key(path), Body: counted, ...sse }, partSize, queueSize, leavePartsOnError: false })
+      try {
+        await upload.done()
+      } catch (err) {
+        throw translate(err, 'Upload', path)
+      }
+      return bytes
+    },
+
+    async append(path, body) {
+      let state = (await readState(path)) ?? { parts: [], tail: 0 }
+      if (state.completed !== undefined) state = await reopen(path, state)
+      const tail = state.tail > 0 ? await getBytes(tailPath(path)) : undefined
+      if (state.tail > 0 && tail?.length !== state.tail) throw new Error(`tail of ${path} has ${tail?.length ?? 0} bytes, expected ${state.tail}`)
+
+      // Cut (old tail + body) into parts of exactly partSize; keep what is left as the new tail.
+      let buffer = Buffer.allocUnsafe(partSize)
+      let filled = 0
+      if (tail) filled = tail.copy(buffer, 0)
+      let appended = 0
+      const inFlight = new Set<Promise<void>>()
+      const parts = [...state.parts]
+      let uploadId = state.uploadId
+      let failure: unknown
+      const sendPart = async (bytes: Buffer) => {
+        uploadId ??= await createMultipart(path)
+        const n = parts.length + 1
+        parts.push({ n, etag: '', size: bytes.length }) // reserve the number now; order is by n
+        const task = uploadPart(path, uploadId, n, bytes).then((p) => { parts[n - 1] = p }, (err: unknown) => { failure ??= err })
+        const tracked = task.finally(() => inFlight.delete(tracked))
+        inFlight.add(tracked)
+        if (inFlight.size >= queueSize) await Promise.race(inFlight)
+        if (failure) throw failure
+      }
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          appended += chunk.length
+          let offset = 0
+          while (offset < chunk.length) {
+            const n = chunk.copy(buffer, filled, offset)
+            filled += n
+            offset += n
+            if (filled === partSize) {
+              await sendPart(buffer)
+              buffer = Buffer.allocUnsafe(partSize)
+              filled = 0
+            }
+          }
+        }
+        await Promise.all(inFlight)
+        if (failure) throw failure
+      } catch (err) {
+        await Promise.allSettled(inFlight)
+        // A multipart upload this request started and never recorded would be orphaned.
+        if (uploadId && !state.uploadId) {
+          await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(path), UploadId: uploadId })).catch(() => {})
+        }
+        throw err
+      }
+      if (filled > 0) await put(tailPath(path), buffer.subarray(0, filled))
+      else if (state.tail > 0) await deleteKeys([key(tailPath(path))])
+      const next: AppendState = { ...(uploadId ? { uploadId } : {}), parts, tail: filled }
+      await put(statePath(path), JSON.stringify(next))
+      return appended
+    },
+
+    async appendedSize(path) {
+      const state = await readState(path)
+      return state ? stateSize(state) : undefined
+    },
+
+    getContent: getBytes,
+    putContent: put,
+    putOnce: put,
+
+    async list(path) {
+      const names = new Set<string>()
+      const base = `${key(path)}/`
+      let token: string | undefined
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const res = await call('ListObjectsV2', path, () => client.send(new ListObjectsV2Command({
+          Bucket: bucket, Prefix: base, Delimiter: '/', ContinuationToken: token,
+        })))
+        for (const p of res?.CommonPrefixes ?? []) if (p.Prefix) names.add(p.Prefix.slice(base.length, -1))
+        for (const o of res?.Contents ?? []) if (o.Key) names.add(o.Key.slice(base.length))
+        token = res?.IsTruncated ? res.NextContinuationToken : undefined
+        if (!token) break
+      }
+      return [...names]
+    },
+
+    async move(from, to) {
+      const done = await finalize(from)
+      const source = done ? { at: done.at, size: done.size } : await head(from).then((h) => (h ? { at: from, size: h.size } : undefined))
+      if (!source) throw new PathNotFoundError(from)
+      if (source.size === 0 && done && done.at !== from) await put(to, new Uint8Array())
+      else await copy(source.at, to, source.size)
+      await deleteKeys([key(from), key(statePath(from)), key(tailPath(from))])
+    },
+
+    async delete(path) {
+      const keys = await listAll(path)
+      await abortAppends([...keys.filter((k) => k.endsWith('.state')), key(statePath(path))])
+      await deleteKeys([key(path), key(statePath(path)), key(tailPath(path)), ...keys])
+    },
+
+    ...(options.redirect
+      ? {
+          async redirectUrl(path: string) {
+            return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key(path) }), { expiresIn: options.presignExpirySeconds ?? 1200 })
+          },
+        }
+      : {}),
+  }
+}
+
+function copySource(k: string): string {
+  return encodeURIComponent(k).replace(/%2F/g, '/')
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } }
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.name === 'NoSuchUpload' || e?.$metadata?.httpStatusCode === 404
+}
+
+function translate(err: unknown, what: string, path: string): unknown {
+  if (!(err instanceof S3ServiceException) && !(err as Error | undefined)?.name?.match(/Timeout|ECONN|EPIPE|Socket|NetworkingError/)) return err
+  const status = (err as S3ServiceException).$metadata?.httpStatusCode ?? 0
+  const name = (err as Error).name
+  if (name === 'QuotaExceeded' || (name === 'EntityTooLarge' && status === 400)) return new StorageFullError(path, err)
+  if (status === 503 || status === 500 || status === 429 || status === 0 || name === 'SlowDown' || name === 'Throttling') {
+    return new StorageUnavailableError(`${what} ${path}: the object store answered ${name}${status ? ` (${status})` : ''} after retries`, err)
+  }
+  return err
+}
