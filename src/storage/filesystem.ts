@@ -111,7 +111,8 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
 
     async append(path, body: Readable) {
       const p = full(path)
-      const out = createWriteStream(p, { flags: 'a', highWaterMark: WRITE_CHUNK })
+      const handle = await withParent(p, () => open(p, 'a')).catch((err: unknown) => { throw fullOr(err, path) })
+      const out = createWriteStream(p, { fd: handle, highWaterMark: WRITE_CHUNK })
       try {
         await pipeline(body, out)
       } catch (err) {

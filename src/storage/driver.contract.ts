@@ -1,0 +1,174 @@
+/**
+ * @module The storage-driver contract: one suite that every driver passes (filesystem, s3).
+ * Kept out of the build like the tests; each driver's test file calls describeStorageDriver.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { Readable, Writable } from 'node:stream'
+import { describe, expect, it } from 'vitest'
+import { PathNotFoundError, type StorageDriver } from './driver.js'
+
+export interface ContractOptions {
+  /** The driver's multipart part size, when it has one: appends are tested across its boundaries. */
+  partSize?: number
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}
+
+/** A stream of `size` bytes from `source`, delivered in pieces of `piece` bytes. */
+function pieces(source: Buffer, piece: number): Readable {
+  let offset = 0
+  return new Readable({
+    read() {
+      if (offset >= source.length) return void this.push(null)
+      this.push(source.subarray(offset, offset + piece))
+      offset += piece
+    },
+  })
+}
+
+export function describeStorageDriver(name: string, makeDriver: () => StorageDriver | Promise<StorageDriver>, options: ContractOptions = {}): void {
+  const part = options.partSize ?? 64 * 1024
+  describe(`storage driver contract: ${name}`, () => {
+    const unique = () => `contract/${randomBytes(6).toString('hex')}`
+
+    it('putContent / getContent / stat / delete a small object', async () => {
+      const d = await makeDriver()
+      const base = unique()
+      expect(await d.getContent(`${base}/a/link`)).toBeUndefined()
+      expect(await d.stat(`${base}/a/link`)).toBeUndefined()
+      await d.putContent(`${base}/a/link`, 'sha256:abc')
+      expect((await d.getContent(`${base}/a/link`))?.toString()).toBe('sha256:abc')
+      const info = await d.stat(`${base}/a/link`)
+      expect(info).toMatchObject({ size: 10, isDirectory: false })
+      expect((await d.stat(`${base}/a`))?.isDirectory).toBe(true)
+      await d.putContent(`${base}/a/link`, 'sha256:defg')
+      expect((await d.getContent(`${base}/a/link`))?.toString()).toBe('sha256:defg')
+      await d.putOnce(`${base}/b/link`, 'once')
+      expect((await d.getContent(`${base}/b/link`))?.toString()).toBe('once')
+      await d.delete(`${base}/a/link`)
+      expect(await d.getContent(`${base}/a/link`)).toBeUndefined()
+      await d.delete(`${base}/a/link`) // idempotent
+    })
+
+    it('lists direct children, files and folders, and [] for a missing folder', async () => {
+      const d = await makeDriver()
+      const base = unique()
+      await Promise.all(['x/1', 'x/2', 'y/deep/3', 'z'].map((p) => d.putContent(`${base}/${p}`, p)))
+      expect((await d.list(base)).sort()).toEqual(['x', 'y', 'z'])
+      expect((await d.list(`${base}/y`)).sort()).toEqual(['deep'])
+      expect(await d.list(`${base}/missing`)).toEqual([])
+    })
+
+    it('deletes a folder with everything in it', async () => {
+      const d = await makeDriver()
+      const base = unique()
+      await Promise.all(['f/a', 'f/b/c', 'f/b/d/e', 'g'].map((p) => d.putContent(`${base}/${p}`, p)))
+      await d.delete(`${base}/f`)
+      expect(await d.list(base)).toEqual(['g'])
+      expect(await d.stat(`${base}/f/b/c`)).toBeUndefined()
+    })
+
+    it('writeStream stores a streamed object whole, readable in full and by range', async () => {
+      const d = await makeDriver()
+      const path = `${unique()}/blob/data`
+      const bytes = randomBytes(3 * part + 123)
+      expect(await d.writeStream(path, pieces(bytes, 7777))).toBe(bytes.length)
+      expect((await readAll(await d.reader(path))).equals(bytes)).toBe(true)
+      const ranged = await readAll(await d.reader(path, { start: part - 5, end: part + 4 }))
+      expect(ranged.equals(bytes.subarray(part - 5, part + 5))).toBe(true)
+      expect((await d.stat(path))?.size).toBe(bytes.length)
+    })
+
+    it('reader of a missing object throws PathNotFoundError', async () => {
+      const d = await makeDriver()
+      await expect(d.reader(`${unique()}/nothing`)).rejects.toBeInstanceOf(PathNotFoundError)
+    })
+
+    it('append assembles chunks of any size, across part boundaries, then reads back and moves', async () => {
+      const d = await makeDriver()
+      const base = unique()
+      const path = `${base}/_uploads/u/data`
+      // Sizes chosen to straddle part boundaries: tiny, under a part, exactly one, more than two.
+      const sizes = [1, part - 1, part, 1000, 2 * part + 17, 3]
+      const all = randomBytes(sizes.reduce((a, b) => a + b, 0))
+      expect(await d.appendedSize(path)).toBeUndefined()
+      let offset = 0
+      for (const size of sizes) {
+        const written = await d.append(path, pieces(all.subarray(offset, offset + size), 4096))
+        expect(written).toBe(size)
+        offset += size
+        expect(await d.appendedSize(path)).toBe(offset)
+      }
+      const back = await readAll(await d.reader(path))
+      expect(createHash('sha256').update(back).digest('hex')).toBe(createHash('sha256').update(all).digest('hex'))
+      // Appending after a read-back continues the same object.
+      const more = randomBytes(part + 5)
+      await d.append(path, Readable.from([more]))
+      expect(await d.appendedSize(path)).toBe(all.length + more.length)
+      await d.move(path, `${base}/blobs/final/data`)
+      const moved = await readAll(await d.reader(`${base}/blobs/final/data`))
+      expect(moved.equals(Buffer.concat([all, more]))).toBe(true)
+      expect(await d.appendedSize(path)).toBeUndefined()
+      await d.delete(`${base}/_uploads/u`)
+      expect(await d.list(`${base}/_uploads`)).toEqual([])
+    })
+
+    it('move of a plain object, and PathNotFoundError for a missing source', async () => {
+      const d = await makeDriver()
+      const base = unique()
+      await d.putContent(`${base}/from`, 'bytes')
+      await d.move(`${base}/from`, `${base}/to/here`)
+      expect((await d.getContent(`${base}/to/here`))?.toString()).toBe('bytes')
+      expect(await d.getContent(`${base}/from`)).toBeUndefined()
+      await expect(d.move(`${base}/nope`, `${base}/x`)).rejects.toBeInstanceOf(PathNotFoundError)
+    })
+
+    it('a failing append stream leaves the object consistent for the next append', async () => {
+      const d = await makeDriver()
+      const path = `${unique()}/_uploads/u/data`
+      const first = randomBytes(part + 10)
+      await d.append(path, Readable.from([first]))
+      const broken = new Readable({
+        read() {
+          this.push(randomBytes(1000))
+          this.destroy(new Error('client went away'))
+        },
+      })
+      await expect(d.append(path, broken)).rejects.toThrow()
+      const size = (await d.appendedSize(path))!
+      expect(size).toBeGreaterThanOrEqual(first.length)
+      const stored = await readAll(await d.reader(path))
+      expect(stored.length).toBe(size)
+      expect(stored.subarray(0, first.length).equals(first)).toBe(true)
+    })
+
+    it('copyTo, where offered, writes the bytes (or a range) into a writable', async () => {
+      const d = await makeDriver()
+      if (!d.copyTo) return
+      const path = `${unique()}/blob`
+      const bytes = randomBytes(2 * part + 99)
+      await d.writeStream(path, Readable.from([bytes]))
+      const collect = () => {
+        const chunks: Buffer[] = []
+        const sink = new Writable({ write(chunk: Buffer, _e, done) { chunks.push(Buffer.from(chunk)); done() } })
+        return { sink, bytes: () => Buffer.concat(chunks) }
+      }
+      const whole = collect()
+      await d.copyTo(path, whole.sink)
+      expect(whole.bytes().equals(bytes)).toBe(true)
+      const part2 = collect()
+      await d.copyTo(path, part2.sink, { start: 10, end: part + 10 })
+      expect(part2.bytes().equals(bytes.subarray(10, part + 11))).toBe(true)
+    })
+
+    it('refuses paths that climb out of the root', async () => {
+      const d = await makeDriver()
+      await expect(d.getContent('../outside')).rejects.toThrow()
+      await expect(d.putContent('a/../../outside', 'x')).rejects.toThrow()
+    })
+  })
+}
