@@ -169,11 +169,11 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     if (size >= partSize) {
       const uploadId = await createMultipart(path)
       const res = await call('UploadPartCopy', path, () => client.send(new UploadPartCopyCommand({
-        Bucket: bucket, Key: key(path), UploadId: uploadId, PartNumber: 1, CopySource: copySource(key(path)),
+        Bucket: bucket, Key: key(path), UploadId: uploadId, PartNumber: 1, CopySource: copySource(bucket, key(path)),
       })))
       return { uploadId, parts: [{ n: 1, etag: res?.CopyPartResult?.ETag ?? '', size }], tail: 0 }
     }
-    if (size > 0) await call('CopyObject', path, () => client.send(new CopyObjectCommand({ Bucket: bucket, Key: key(tailPath(path)), CopySource: copySource(key(path)), ...sse })))
+    if (size > 0) await call('CopyObject', path, () => client.send(new CopyObjectCommand({ Bucket: bucket, Key: key(tailPath(path)), CopySource: copySource(bucket, key(path)), ...sse })))
     await deleteKeys([key(path)])
     return { parts: [], tail: size }
   }
@@ -202,7 +202,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
 
   async function copy(from: string, to: string, size: number): Promise<void> {
     if (size <= MAX_SINGLE_COPY) {
-      await call('CopyObject', to, () => client.send(new CopyObjectCommand({ Bucket: bucket, Key: key(to), CopySource: copySource(key(from)), ...sse })))
+      await call('CopyObject', to, () => client.send(new CopyObjectCommand({ Bucket: bucket, Key: key(to), CopySource: copySource(bucket, key(from)), ...sse })))
       return
     }
     const uploadId = await createMultipart(to)
@@ -218,7 +218,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
           const r = ranges[i]!
           const res = await call('UploadPartCopy', to, () => client.send(new UploadPartCopyCommand({
             Bucket: bucket, Key: key(to), UploadId: uploadId, PartNumber: i + 1,
-            CopySource: copySource(key(from)), CopySourceRange: `bytes=${r.start}-${r.end}`,
+            CopySource: copySource(bucket, key(from)), CopySourceRange: `bytes=${r.start}-${r.end}`,
           })))
           etags[i] = res?.CopyPartResult?.ETag ?? ''
         }
@@ -393,8 +393,9 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
   }
 }
 
-function copySource(k: string): string {
-  return encodeURIComponent(k).replace(/%2F/g, '/')
+/** `bucket/key`, URL-encoded except for the slashes, as CopyObject and UploadPartCopy want it. */
+function copySource(bucket: string, k: string): string {
+  return `${bucket}/${encodeURIComponent(k).replace(/%2F/g, '/')}`
 }
 
 function isNotFound(err: unknown): boolean {
