@@ -52,8 +52,10 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
   throw new Error(`not ready after 10 s:\n${output()}`)
 }
 
-function start(command: string, args: string[], env: Record<string, string>, port: number): Promise<Running> {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+function start(command: string, args: string[], env: Record<string, string>, port: number, unset: string[] = []): Promise<Running> {
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, ...env }
+  for (const name of unset) delete fullEnv[name]
+  const child = spawn(command, args, { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout!.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-20_000) })
   child.stderr!.on('data', (d: Buffer) => { out = (out + d.toString()).slice(-20_000) })
@@ -86,22 +88,38 @@ export async function startEnlil(root: string, env: Record<string, string> = {})
   }, port)
 }
 
-/** Starts Debian's docker-registry (distribution 2.8) on a free port over a filesystem root. */
-export async function startDistribution(root: string, configDir: string): Promise<Running> {
+export interface DistributionS3 {
+  endpoint: string
+  region: string
+  bucket: string
+  accessKey: string
+  secretKey: string
+  rootDirectory?: string
+}
+
+/**
+ * Starts Debian's docker-registry (distribution 2.8) on a free port, over a filesystem root or an
+ * S3 bucket (its regionendpoint implies path-style addressing).
+ */
+export async function startDistribution(root: string, configDir: string, s3?: DistributionS3): Promise<Running> {
   const port = await freePort()
   const config = join(configDir, `distribution-${port}.yml`)
+  const store = s3
+    ? [`  s3: { accesskey: ${s3.accessKey}, secretkey: ${s3.secretKey}, region: ${s3.region}, regionendpoint: "${s3.endpoint}", bucket: ${s3.bucket}, secure: ${s3.endpoint.startsWith('https') ? 'true' : 'false'}, v4auth: true, rootdirectory: "${s3.rootDirectory ?? ''}" }`]
+    : [`  filesystem: { rootdirectory: ${root} }`]
   writeFileSync(config, [
     'version: 0.1',
     'log: { level: warn, accesslog: { disabled: true } }',
     'storage:',
-    `  filesystem: { rootdirectory: ${root} }`,
+    ...store,
     '  delete: { enabled: true }',
     '  maintenance: { uploadpurging: { enabled: false } }',
     `http: { addr: "127.0.0.1:${port}", secret: enlil-test-secret }`,
     'health: { storagedriver: { enabled: false } }',
     '',
   ].join('\n'))
-  return start(DOCKER_REGISTRY, ['serve', config], {}, port)
+  // Its s3 driver fails at startup when AWS_CA_BUNDLE is set (LoadCustomCABundleError).
+  return start(DOCKER_REGISTRY, ['serve', config], { AWS_CA_BUNDLE: '' }, port, ['AWS_CA_BUNDLE'])
 }
 
 /**
