@@ -293,7 +293,9 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       if (state.tail > 0 && tail?.length !== state.tail) throw new Error(`tail of ${path} has ${tail?.length ?? 0} bytes, expected ${state.tail}`)
 
       // Cut (old tail + body) into parts of exactly partSize; keep what is left as the new tail.
-      let buffer = Buffer.allocUnsafe(partSize)
+      // queueSize + 1 buffers are reused (part in flight → back to the pool), bounding memory.
+      const pool: Buffer[] = []
+      let buffer: Buffer = Buffer.allocUnsafe(partSize)
       let filled = 0
       if (tail) filled = tail.copy(buffer, 0)
       let appended = 0
@@ -305,7 +307,10 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         uploadId ??= await createMultipart(path)
         const n = parts.length + 1
         parts.push({ n, etag: '', size: bytes.length }) // reserve the number now; order is by n
-        const task = uploadPart(path, uploadId, n, bytes).then((p) => { parts[n - 1] = p }, (err: unknown) => { failure ??= err })
+        const task = uploadPart(path, uploadId, n, bytes).then((p) => {
+          parts[n - 1] = p
+          pool.push(bytes)
+        }, (err: unknown) => { failure ??= err })
         const tracked = task.finally(() => inFlight.delete(tracked))
         inFlight.add(tracked)
         if (inFlight.size >= queueSize) await Promise.race(inFlight)
@@ -321,7 +326,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
             offset += n
             if (filled === partSize) {
               await sendPart(buffer)
-              buffer = Buffer.allocUnsafe(partSize)
+              buffer = pool.pop() ?? Buffer.allocUnsafe(partSize)
               filled = 0
             }
           }
