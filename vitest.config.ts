@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // One real S3 server (Ceph RGW) for the whole run, when ceph is installed.
+    globalSetup: ['test/setup/s3-server.ts'],
   },
 })
