@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readJUnit } from '../conformance/lib/junit.mjs'
 import { startAuthProxy } from '../conformance/selftest/auth-proxy.mjs'
+import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from './support/s3.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const ENLIL_MAIN = join(ROOT, 'dist/main.js')
@@ -102,7 +103,7 @@ async function stopServer(server: Server): Promise<void> {
   clearTimeout(timer)
 }
 
-async function startEnlil(): Promise<Server> {
+async function startEnlil(env: Record<string, string> = {}): Promise<Server> {
   if (!existsSync(ENLIL_MAIN)) throw new Error('dist/main.js is missing: build first (`npx tsc -p tsconfig.json`; npm test does)')
   const port = await freePort()
   return startServer(process.execPath, [ENLIL_MAIN, 'serve'], {
@@ -110,6 +111,7 @@ async function startEnlil(): Promise<Server> {
     REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: tempDir('enlil-data'),
     REGISTRY_LOG_LEVEL: 'warn',
     REGISTRY_LOG_ACCESSLOG_DISABLED: 'true',
+    ...env,
   }, port)
 }
 
@@ -173,6 +175,18 @@ describe('conformance suite, live', () => {
     expect(run.code, run.output.slice(-3_000)).toBe(0)
     expect(run.lastLine).toMatch(/^\d+ passed, 0 failed, \d+ skipped$/)
     expect(run.lastLine).toBe(`${run.passed.length} passed, 0 failed, ${run.skipped.length} skipped`)
+    expect(run.passed.length).toBeGreaterThan(50)
+  }, SUITE_TIMEOUT_MS)
+
+  const s3 = requireS3()
+  it.skipIf(!s3)('enlil on S3 (Ceph RGW, blob pulls redirected to presigned URLs) passes every check', async () => {
+    const bucket = `conformance-${Date.now().toString(36)}`
+    await createBucket(bucket)
+    closers.push(() => deleteBucket(bucket))
+    const onS3 = await startEnlil(enlilS3Environment(bucket))
+    const run = await runSuite(onS3.url)
+    expect(run.failed, `failed checks against enlil on S3:\n${describeFailures(run, run.failed)}\n\nserver output:\n${onS3.output()}`).toEqual([])
+    expect(run.code).toBe(0)
     expect(run.passed.length).toBeGreaterThan(50)
   }, SUITE_TIMEOUT_MS)
 
