@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from './log.js'
 import type { Registry } from './registry/index.js'
 import type { AppEnv } from './http/env.js'
+import type { Authorizer } from './auth/authorizer.js'
+import { authenticate } from './http/auth.js'
 import { notFound, onError } from './http/errors.js'
 import { API_VERSION_HEADER, type RouteDeps } from './http/routes/deps.js'
 import { blobRoutes } from './http/routes/blobs.js'
@@ -14,6 +16,8 @@ import { listingRoutes } from './http/routes/listings.js'
 
 export interface AppOptions {
   registry: Registry
+  /** Omitted: no authentication (every request may do everything). */
+  authorizer?: Authorizer
   log: Logger
   deleteEnabled?: boolean
   manifestMaxSize?: number
@@ -30,6 +34,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   }
   const app = new Hono<AppEnv>()
   app.use(requestContext(options.log, options.accessLog ?? true))
+  if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer))
 
   app.get('/v2/', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))
   app.get('/v2', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))

@@ -75,6 +75,14 @@ export const configSchema = z.strictObject({
       }).prefault({}),
     }).prefault({}),
   }).prefault({}),
+  auth: z.strictObject({
+    /** none (the default, with a warning), or htpasswd; a file with an `auth.htpasswd` section means htpasswd. */
+    mode: z.enum(['none', 'htpasswd']).optional(),
+    htpasswd: z.strictObject({
+      realm: z.string().min(1).default('enlil'),
+      path: z.string().min(1).optional(),
+    }).optional(),
+  }).prefault({}),
   limits: z.strictObject({
     /** Manifest bodies above this get 413. */
     manifestsize: size.default(4 * 1024 * 1024),
@@ -82,6 +90,9 @@ export const configSchema = z.strictObject({
 })
 
   .superRefine((config, ctx) => {
+    if (config.auth.mode === 'htpasswd' && !config.auth.htpasswd?.path) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'htpasswd', 'path'], message: 'required with htpasswd auth (REGISTRY_AUTH_HTPASSWD_PATH): an htpasswd file of bcrypt hashes' })
+    }
     if (config.storage.driver !== 's3') return
     const s3 = config.storage.s3
     if (!s3.bucket) ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: 'required with the s3 store (REGISTRY_STORAGE_S3_BUCKET or BUCKET_NAME)' })
@@ -118,6 +129,9 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: 'storage.maintenance.uploadpurging.age',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL: 'storage.maintenance.uploadpurging.interval',
   ENLIL_LIMITS_MANIFESTSIZE: 'limits.manifestsize',
+  REGISTRY_AUTH: 'auth.mode',
+  REGISTRY_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',
+  REGISTRY_AUTH_HTPASSWD_PATH: 'auth.htpasswd.path',
 }
 
 /** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */
@@ -154,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
   }
   // distribution names the store by its section (`storage: { s3: {...} }`): a file doing so means s3.
   const fileNamesS3 = getPath(raw, 'storage.s3') !== undefined && getPath(raw, 'storage.filesystem') === undefined
+  const fileNamesHtpasswd = getPath(raw, 'auth.htpasswd') !== undefined
   for (const [name, path] of Object.entries(FALLBACK_ENVIRONMENT)) {
     const value = env[name]
     if (value !== undefined && value !== '' && getPath(raw, path) === undefined) setPath(raw, path, value)
@@ -163,6 +178,7 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
     if (value !== undefined && value !== '') setPath(raw, path, value)
   }
   if (fileNamesS3 && getPath(raw, 'storage.driver') === undefined) setPath(raw, 'storage.driver', 's3')
+  if (fileNamesHtpasswd && getPath(raw, 'auth.mode') === undefined) setPath(raw, 'auth.mode', 'htpasswd')
   if (problems.length > 0) throw new ConfigError(problems)
 
   const result = configSchema.safeParse(raw)

@@ -53,14 +53,17 @@ async function main(argv: string[]): Promise<number> {
   try {
     running = await serve(config, log)
   } catch (err) {
-    console.error(`enlil: cannot listen on ${config.http.addr}: ${(err as Error).message}`)
+    const e = err as NodeJS.ErrnoException
+    console.error(e.syscall === 'listen' ? `enlil: cannot listen on ${config.http.addr}: ${e.message}` : `enlil: cannot start: ${e.message}`)
     return 1
   }
   log.info('enlil is serving', {
     url: running.url, addr: config.http.addr, storage: config.storage.driver,
-    root: config.storage.filesystem.rootdirectory, auth: 'none', delete: config.storage.delete.enabled,
+    root: config.storage.driver === 'filesystem' ? config.storage.filesystem.rootdirectory : undefined,
+    bucket: config.storage.driver === 's3' ? config.storage.s3.bucket : undefined,
+    auth: config.auth.mode ?? 'none', delete: config.storage.delete.enabled,
   })
-  log.warn('authentication is off: anyone who can reach this port can push and pull')
+  if ((config.auth.mode ?? 'none') === 'none') log.warn('authentication is off: anyone who can reach this port can push and pull')
   // One bad request must not take every other client's transfer down with it.
   process.on('unhandledRejection', (err) => log.error('unhandled rejection (a bug: please report it)', { err }))
 

@@ -8,6 +8,7 @@ import type { Logger } from './log.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import { createFilesystemDriver } from './storage/filesystem.js'
 import { createS3Driver } from './storage/s3.js'
+import { createHtpasswdAuthorizer } from './auth/htpasswd.js'
 import type { StorageDriver } from './storage/driver.js'
 
 export interface RunningRegistry {
@@ -47,8 +48,11 @@ export function splitAddr(addr: string): { host: string; port: number } {
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
   const driver = createDriver(config)
   const registry = createRegistry(driver, { redirect: !config.storage.redirect.disable })
+  const authorizer = config.auth.mode === 'htpasswd'
+    ? createHtpasswdAuthorizer({ realm: config.auth.htpasswd!.realm, path: config.auth.htpasswd!.path! })
+    : undefined
   const app = createApp({
-    registry, log,
+    registry, log, authorizer,
     deleteEnabled: config.storage.delete.enabled,
     manifestMaxSize: config.limits.manifestsize,
     publicUrl: config.http.host,

@@ -8,5 +8,7 @@ export type AppEnv = {
   Variables: {
     requestId: string
     log: Logger
+    /** The authenticated account ('' when anonymous or auth is off). */
+    subject: string
   }
 }

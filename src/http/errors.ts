@@ -3,6 +3,7 @@ import type { Context } from 'hono'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { type ErrorCode, isRegistryError, RegistryError } from '../oci/errors.js'
 import type { AppEnv } from './env.js'
+import { API_VERSION_HEADER } from './routes/deps.js'
 
 export function errorBody(code: ErrorCode, message: string, detail?: unknown): string {
   return JSON.stringify({ errors: [{ code, message, detail: detail ?? null }] })
@@ -20,7 +21,8 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
   if (!known) c.var.log?.error('unexpected error', { err, method: c.req.method, path: c.req.path })
   else if (known.status >= 500) c.var.log?.warn('storage error', { err, method: c.req.method, path: c.req.path })
   const error = known ?? new RegistryError('UNKNOWN', 'internal error; the request id identifies it in the registry log', { requestId: c.var.requestId })
-  const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8', ...error.response.headers }
+  // docker recognizes a v2 registry by this header, on a 401 to GET /v2/ too.
+  const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8', ...API_VERSION_HEADER, ...error.response.headers }
   // HEAD responses carry no body: the status and headers are the answer.
   const body = c.req.method === 'HEAD' ? null : errorBody(error.code, error.message, error.detail)
   return new Response(body, { status: error.status, headers })

@@ -42,7 +42,7 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
     try {
       const res = await fetch(`${url}/v2/`)
       await res.arrayBuffer()
-      if (res.status === 200) return
+      if (res.status === 200 || res.status === 401) return // 401: serving, with auth on
     } catch {
       // not listening yet
     }

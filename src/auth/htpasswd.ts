@@ -1,0 +1,80 @@
+/**
+ * @module htpasswd mode: HTTP Basic against an htpasswd file of bcrypt hashes (`htpasswd -B`), as
+ * distribution's. Verified credentials are cached briefly (keyed by a hash of the header), so bcrypt
+ * does not run on every request; the file is re-read when it changes.
+ */
+import { createHash } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
+import bcrypt from 'bcryptjs'
+import { RegistryError } from '../oci/errors.js'
+import type { Access, Authorizer, Grant } from './authorizer.js'
+
+const CACHE_TTL_MS = 60_000
+const CACHE_MAX = 10_000
+
+export interface HtpasswdOptions {
+  realm: string
+  path: string
+}
+
+/** Parses an htpasswd file; throws naming the line when a hash is not bcrypt. */
+export function parseHtpasswd(text: string, file = 'htpasswd'): Map<string, string> {
+  const users = new Map<string, string>()
+  text.split(/\r?\n/).forEach((line, i) => {
+    const trimmed = line.trim()
+    if (!trimmed || trimmed.startsWith('#')) return
+    const colon = trimmed.indexOf(':')
+    if (colon <= 0) throw new Error(`${file}:${i + 1}: expected user:hash`)
+    const user = trimmed.slice(0, colon)
+    const hash = trimmed.slice(colon + 1)
+    if (!/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) {
+      throw new Error(`${file}:${i + 1}: the hash of "${user}" is not bcrypt; create entries with \`htpasswd -B\``)
+    }
+    users.set(user, hash.replace(/^\$2y\$/, '$2b$'))
+  })
+  return users
+}
+
+export function createHtpasswdAuthorizer(options: HtpasswdOptions): Authorizer {
+  let loaded = { mtimeMs: -1, size: -1, users: new Map<string, string>() }
+  const verified = new Map<string, { user: string; expires: number }>()
+  // Compared against when the user is unknown, so that timing does not tell which users exist.
+  const dummyHash = bcrypt.hashSync('enlil-no-such-user', 10)
+  const challenge = { 'WWW-Authenticate': `Basic realm="${options.realm.replace(/"/g, '')}"` }
+
+  function users(): Map<string, string> {
+    const s = statSync(options.path)
+    if (s.mtimeMs !== loaded.mtimeMs || s.size !== loaded.size) {
+      loaded = { mtimeMs: s.mtimeMs, size: s.size, users: parseHtpasswd(readFileSync(options.path, 'utf8'), options.path) }
+      verified.clear()
+    }
+    return loaded.users
+  }
+  users() // a missing or malformed file stops startup, not the first login
+
+  const unauthorized = (message: string) => new RegistryError('UNAUTHORIZED', message, undefined, { headers: challenge })
+
+  return {
+    mode: 'htpasswd',
+    async authorize(request, wanted: Access[]): Promise<Grant> {
+      const header = request.authorization
+      if (!header?.toLowerCase().startsWith('basic ')) throw unauthorized('authentication required: log in with your registry user and password')
+      const key = createHash('sha256').update(header).digest('base64')
+      const table = users()
+      const cached = verified.get(key)
+      if (cached && cached.expires > Date.now() && table.has(cached.user)) return { subject: cached.user, access: wanted }
+
+      const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
+      const colon = decoded.indexOf(':')
+      const user = colon < 0 ? decoded : decoded.slice(0, colon)
+      const password = colon < 0 ? '' : decoded.slice(colon + 1)
+      // `Basic Og==` (empty user and password) is what clients send without credentials: a 401, never a 400.
+      const hash = table.get(user)
+      const ok = await bcrypt.compare(password, hash ?? dummyHash)
+      if (!ok || !hash || user === '') throw unauthorized('invalid username or password')
+      if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!)
+      verified.set(key, { user, expires: Date.now() + CACHE_TTL_MS })
+      return { subject: user, access: wanted }
+    },
+  }
+}

@@ -1,0 +1,16 @@
+/** @module The auth middleware in front of every /v2/ route: asks the Authorizer for the access the request needs. */
+import type { MiddlewareHandler } from 'hono'
+import { accessFor } from '../auth/scope.js'
+import type { Authorizer } from '../auth/authorizer.js'
+import type { AppEnv } from './env.js'
+
+export function authenticate(authorizer: Authorizer): MiddlewareHandler<AppEnv> {
+  return async function authenticate(c, next) {
+    const url = new URL(c.req.url)
+    const wanted = accessFor(c.req.method, url.pathname, url.searchParams)
+    const source = c.req.header('x-forwarded-for')?.split(',')[0]?.trim() || c.env?.incoming?.socket?.remoteAddress || ''
+    const grant = await authorizer.authorize({ authorization: c.req.header('authorization'), source }, wanted)
+    c.set('subject', grant.subject)
+    await next()
+  }
+}
