@@ -33,8 +33,9 @@ describe('htpasswd authorizer', () => {
     expect(await auth.authorize({ authorization: basic('alice', 'pw'), source: '' }, wanted)).toEqual({ subject: 'alice', access: wanted })
     await expect(auth.authorize({ authorization: basic('alice', 'nope'), source: '' }, wanted)).rejects.toBeInstanceOf(RegistryError)
     await expect(auth.authorize({ authorization: 'Bearer abc', source: '' }, wanted)).rejects.toMatchObject({ code: 'UNAUTHORIZED', response: { headers: { 'WWW-Authenticate': 'Basic realm="r"' } } })
-    // Removing the user takes effect at once, cached or not.
+    // Removing the user takes effect within a second, cached or not.
     writeFileSync(file, `bob:${bcrypt.hashSync('pw', 4)}\n# changed\n`)
+    await new Promise((r) => setTimeout(r, 1100))
     await expect(auth.authorize({ authorization: basic('alice', 'pw'), source: '' }, wanted)).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
   })
 })

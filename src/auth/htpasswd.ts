@@ -42,7 +42,12 @@ export function createHtpasswdAuthorizer(options: HtpasswdOptions): Authorizer {
   const dummyHash = bcrypt.hashSync('enlil-no-such-user', 10)
   const challenge = { 'WWW-Authenticate': `Basic realm="${options.realm.replace(/"/g, '')}"` }
 
+  let checkedAt = 0
   function users(): Map<string, string> {
+    // Looking at the file at most once a second keeps a stat off every request.
+    const now = Date.now()
+    if (now - checkedAt < 1000 && loaded.mtimeMs >= 0) return loaded.users
+    checkedAt = now
     const s = statSync(options.path)
     if (s.mtimeMs !== loaded.mtimeMs || s.size !== loaded.size) {
       loaded = { mtimeMs: s.mtimeMs, size: s.size, users: parseHtpasswd(readFileSync(options.path, 'utf8'), options.path) }
