@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
+import { aclSchema } from './auth/acl.js'
 
 const duration = z.union([z.number().nonnegative(), z.string()], { error: 'expected a duration such as 30s, 10m or 168h' }).transform((v, ctx) => {
   const ms = parseDuration(v)
@@ -82,6 +83,8 @@ export const configSchema = z.strictObject({
       realm: z.string().min(1).default('enlil'),
       path: z.string().min(1).optional(),
     }).optional(),
+    /** docker_auth-style rules, first match wins; without them every authenticated user may do everything. */
+    acl: aclSchema.optional(),
   }).prefault({}),
   limits: z.strictObject({
     /** Manifest bodies above this get 413. */

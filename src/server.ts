@@ -49,7 +49,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const driver = createDriver(config)
   const registry = createRegistry(driver, { redirect: !config.storage.redirect.disable })
   const authorizer = config.auth.mode === 'htpasswd'
-    ? createHtpasswdAuthorizer({ realm: config.auth.htpasswd!.realm, path: config.auth.htpasswd!.path! })
+    ? createHtpasswdAuthorizer({ realm: config.auth.htpasswd!.realm, path: config.auth.htpasswd!.path!, acl: config.auth.acl })
     : undefined
   const app = createApp({
     registry, log, authorizer,

@@ -1,5 +1,6 @@
 /** htpasswd mode, as distribution's: Basic auth against bcrypt hashes, every /v2/ route behind it. */
 import { spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
@@ -71,4 +72,45 @@ describe('htpasswd auth', () => {
     expect(output.trimEnd().split('\n').at(-1), output.slice(-3000)).toMatch(/^\d+ passed, 0 failed, 0 skipped$/)
     expect(code).toBe(0)
   }, 120_000)
+
+  describe('with ACL rules in the config file', () => {
+    let guarded: Running
+    beforeAll(async () => {
+      writeFileSync(join(dir, 'config.yml'), [
+        'auth:',
+        '  htpasswd:',
+        `    path: ${join(dir, 'htpasswd')}`,
+        '  acl:',
+        '    - match: {account: "", name: "public/*"}',
+        '      actions: ["pull"]',
+        '    - match: {account: "/.+/", name: "${account}/*"}',
+        '      actions: ["*"]',
+        '    - match: {account: "/.+/", name: "public/*"}',
+        '      actions: ["pull"]',
+        '',
+      ].join('\n'))
+      guarded = await startEnlil(join(dir, 'data2'), { REGISTRY_CONFIG: join(dir, 'config.yml') })
+    })
+    afterAll(() => guarded?.stop())
+
+    it('anonymous pulls of public/*, own namespaces, 401 for anonymous writes, 403 DENIED for others', async () => {
+      const blob = Buffer.from('public bytes')
+      const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`
+      const push = (repo: string, auth?: string) => fetch(`${guarded.url}/v2/${repo}/blobs/uploads/?digest=${digest}`, {
+        method: 'POST', body: blob, headers: auth ? { Authorization: auth } : {},
+      })
+      expect((await push('alice/app', basic('alice', 'wonder land'))).status).toBe(201)
+      const anonymousPush = await push('public/app')
+      expect(anonymousPush.status).toBe(401)
+      expect(anonymousPush.headers.get('www-authenticate')).toContain('Basic realm=')
+      const denied = await push('bob/app', basic('alice', 'wonder land'))
+      expect(denied.status).toBe(403)
+      const body = (await denied.json()) as { errors: { code: string; message: string }[] }
+      expect(body.errors[0]).toMatchObject({ code: 'DENIED', message: 'account alice may not pull,push on repository bob/app' })
+      // Anonymous reads of public/* work; of anything else, they are challenged.
+      expect((await fetch(`${guarded.url}/v2/public/app/tags/list`)).status).toBe(404)
+      expect((await fetch(`${guarded.url}/v2/alice/app/blobs/${digest}`)).status).toBe(401)
+      expect((await fetch(`${guarded.url}/v2/`)).status).toBe(401)
+    })
+  })
 })

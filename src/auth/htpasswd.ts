@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs'
 import bcrypt from 'bcryptjs'
 import { RegistryError } from '../oci/errors.js'
 import type { Access, Authorizer, Grant } from './authorizer.js'
+import { type AclRule, allowedActions } from './acl.js'
 
 const CACHE_TTL_MS = 60_000
 const CACHE_MAX = 10_000
@@ -15,6 +16,8 @@ const CACHE_MAX = 10_000
 export interface HtpasswdOptions {
   realm: string
   path: string
+  /** When given, what each account (or anonymous, without credentials) may do; else everything. */
+  acl?: readonly AclRule[]
 }
 
 /** Parses an htpasswd file; throws naming the line when a hash is not bcrypt. */
@@ -62,24 +65,42 @@ export function createHtpasswdAuthorizer(options: HtpasswdOptions): Authorizer {
   return {
     mode: 'htpasswd',
     async authorize(request, wanted: Access[]): Promise<Grant> {
-      const header = request.authorization
-      if (!header?.toLowerCase().startsWith('basic ')) throw unauthorized('authentication required: log in with your registry user and password')
-      const key = createHash('sha256').update(header).digest('base64')
-      const table = users()
-      const cached = verified.get(key)
-      if (cached && cached.expires > Date.now() && table.has(cached.user)) return { subject: cached.user, access: wanted }
-
-      const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
-      const colon = decoded.indexOf(':')
-      const user = colon < 0 ? decoded : decoded.slice(0, colon)
-      const password = colon < 0 ? '' : decoded.slice(colon + 1)
-      // `Basic Og==` (empty user and password) is what clients send without credentials: a 401, never a 400.
-      const hash = table.get(user)
-      const ok = await bcrypt.compare(password, hash ?? dummyHash)
-      if (!ok || !hash || user === '') throw unauthorized('invalid username or password')
-      if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!)
-      verified.set(key, { user, expires: Date.now() + CACHE_TTL_MS })
-      return { subject: user, access: wanted }
+      const subject = await authenticate(request.authorization)
+      if (!options.acl) {
+        if (subject === undefined) throw unauthorized('authentication required: log in with your registry user and password')
+        return { subject, access: wanted }
+      }
+      // The base endpoint challenges anonymous clients: `docker login` checks credentials there.
+      if (subject === undefined && wanted.length === 0) throw unauthorized('authentication required: log in with your registry user and password')
+      const who = { account: subject ?? '', ip: request.source }
+      const refused = wanted.find((w) => allowedActions(options.acl!, who, w).length < w.actions.length)
+      if (!refused) return { subject: subject ?? '', access: wanted }
+      const what = `${refused.actions.join(',')} on ${refused.type} ${refused.name}`
+      // Anonymous: maybe logging in helps. An account without the right: 403.
+      if (subject === undefined) throw unauthorized(`authentication required for ${what}`)
+      throw new RegistryError('DENIED', `account ${subject} may not ${what}`)
     },
+  }
+
+  /** The account the credentials prove, undefined without credentials; throws on wrong ones. */
+  async function authenticate(header: string | undefined): Promise<string | undefined> {
+    if (!header?.toLowerCase().startsWith('basic ')) return undefined
+    const key = createHash('sha256').update(header).digest('base64')
+    const table = users()
+    const cached = verified.get(key)
+    if (cached && cached.expires > Date.now() && table.has(cached.user)) return cached.user
+
+    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    const user = colon < 0 ? decoded : decoded.slice(0, colon)
+    const password = colon < 0 ? '' : decoded.slice(colon + 1)
+    // `Basic Og==` (empty user and password) is what clients send without credentials: no account.
+    if (user === '' && password === '') return undefined
+    const hash = table.get(user)
+    const ok = await bcrypt.compare(password, hash ?? dummyHash)
+    if (!ok || !hash) throw unauthorized('invalid username or password')
+    if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!)
+    verified.set(key, { user, expires: Date.now() + CACHE_TTL_MS })
+    return user
   }
 }

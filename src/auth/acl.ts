@@ -1,0 +1,107 @@
+/**
+ * @module Authorization: ordered ACL rules, first match wins, in the shape of cesanta/docker_auth's
+ * (`match: {account, name, type, service, labels}`, `actions`), so its configs carry over as written.
+ * Patterns are globs (`*` and `?` never cross `/`) or anchored regexes written `/…/`; `${account}`,
+ * `${name}`, `${type}`, `${service}` and `${labels:<key>}` are replaced before matching (a label with
+ * several values matches if any of them does).
+ */
+import { z } from 'zod'
+import type { Access, Action } from './authorizer.js'
+
+const pattern = z.string()
+export const aclRuleSchema = z.strictObject({
+  match: z.strictObject({
+    account: pattern.optional(),
+    name: pattern.optional(),
+    type: pattern.optional(),
+    service: pattern.optional(),
+    ip: pattern.optional(),
+    labels: z.record(z.string(), pattern).optional(),
+  }).prefault({}),
+  actions: z.array(z.enum(['pull', 'push', 'delete', '*'])),
+  comment: z.string().optional(),
+  /** The rule applies to authenticated accounts only. */
+  require_account: z.boolean().optional(),
+})
+export const aclSchema = z.array(aclRuleSchema)
+export type AclRule = z.output<typeof aclRuleSchema>
+
+export interface Principal {
+  /** '' for anonymous. */
+  account: string
+  labels?: Record<string, string[]>
+  service?: string
+  ip?: string
+}
+
+/** The actions `rules` grant `who` on one resource: those of the first matching rule, within what was asked. */
+export function allowedActions(rules: readonly AclRule[], who: Principal, wanted: Access): Action[] {
+  for (const rule of rules) {
+    if (rule.require_account && !who.account) continue
+    if (!matches(rule, who, wanted)) continue
+    if (rule.actions.includes('*')) return wanted.actions
+    return wanted.actions.filter((a) => a !== '*' && rule.actions.includes(a))
+  }
+  return []
+}
+
+function matches(rule: AclRule, who: Principal, wanted: Access): boolean {
+  const m = rule.match
+  const labels = who.labels ?? {}
+  const fields: [string | undefined, string][] = [
+    [m.account, who.account], [m.name, wanted.name], [m.type, wanted.type], [m.service, who.service ?? ''], [m.ip, who.ip ?? ''],
+  ]
+  for (const [p, value] of fields) {
+    if (p !== undefined && !expand(p, who, wanted).some((x) => patternMatches(x, value))) return false
+  }
+  for (const [key, p] of Object.entries(m.labels ?? {})) {
+    const values = labels[key] ?? []
+    const candidates = expand(p, who, wanted)
+    if (!values.some((v) => candidates.some((x) => patternMatches(x, v)))) return false
+  }
+  return true
+}
+
+/** Replaces placeholders; a multi-valued label yields one pattern per value (none: no pattern). */
+function expand(p: string, who: Principal, wanted: Access): string[] {
+  let results = [p]
+  const simple: Record<string, string> = { account: who.account, name: wanted.name, type: wanted.type, service: who.service ?? '' }
+  for (const [key, value] of Object.entries(simple)) results = results.map((r) => r.split(`\${${key}}`).join(escapeFor(r, value)))
+  for (const match of p.matchAll(/\$\{labels:([^}]+)\}/g)) {
+    const values = who.labels?.[match[1]!] ?? []
+    results = results.flatMap((r) => values.map((v) => r.split(match[0]).join(escapeFor(r, v))))
+  }
+  return results
+}
+
+function isRegex(p: string): boolean {
+  return p.length >= 2 && p.startsWith('/') && p.endsWith('/')
+}
+
+/** A value put into a pattern must match only itself. */
+function escapeFor(p: string, value: string): string {
+  return isRegex(p) ? value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') : value.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+const compiled = new Map<string, RegExp>()
+export function patternMatches(p: string, value: string): boolean {
+  let re = compiled.get(p)
+  if (!re) {
+    re = isRegex(p) ? new RegExp(`^(?:${p.slice(1, -1)})$`) : globToRegExp(p)
+    if (compiled.size > 10_000) compiled.clear()
+    compiled.set(p, re)
+  }
+  return re.test(value)
+}
+
+function globToRegExp(glob: string): RegExp {
+  let out = ''
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!
+    if (c === '\\' && i + 1 < glob.length) out += `\\${glob[++i]}`
+    else if (c === '*') out += '[^/]*'
+    else if (c === '?') out += '[^/]'
+    else out += c.replace(/[.+^${}()|[\]\\/]/g, '\\$&')
+  }
+  return new RegExp(`^${out}$`)
+}
