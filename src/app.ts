@@ -7,6 +7,7 @@ import type { Registry } from './registry/index.js'
 import type { AppEnv } from './http/env.js'
 import type { Authorizer } from './auth/authorizer.js'
 import { authenticate } from './http/auth.js'
+import { type TokenRouteOptions, tokenRoutes } from './http/routes/token.js'
 import { notFound, onError } from './http/errors.js'
 import { API_VERSION_HEADER, type RouteDeps } from './http/routes/deps.js'
 import { blobRoutes } from './http/routes/blobs.js'
@@ -18,6 +19,8 @@ export interface AppOptions {
   registry: Registry
   /** Omitted: no authentication (every request may do everything). */
   authorizer?: Authorizer
+  /** Token mode: the token service mounted at /auth/token. */
+  tokenService?: TokenRouteOptions
   log: Logger
   deleteEnabled?: boolean
   manifestMaxSize?: number
@@ -34,7 +37,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   }
   const app = new Hono<AppEnv>()
   app.use(requestContext(options.log, options.accessLog ?? true))
-  if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer))
+  if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))
+  if (options.tokenService) app.route('/auth/token', tokenRoutes(options.tokenService))
 
   app.get('/v2/', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))
   app.get('/v2', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))

@@ -78,10 +78,26 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   auth: z.strictObject({
     /** none (the default, with a warning), or htpasswd; a file with an `auth.htpasswd` section means htpasswd. */
-    mode: z.enum(['none', 'htpasswd']).optional(),
+    mode: z.enum(['none', 'htpasswd', 'token']).optional(),
     htpasswd: z.strictObject({
       realm: z.string().min(1).default('enlil'),
       path: z.string().min(1).optional(),
+    }).optional(),
+    /** enlil issues Docker-spec bearer tokens itself at /auth/token. */
+    token: z.strictObject({
+      /** The token endpoint clients are sent to; by default enlil's own /auth/token on the request's host. */
+      realm: z.url({ protocol: /^https?$/ }).optional(),
+      service: z.string().min(1).default('enlil'),
+      issuer: z.string().min(1).default('enlil'),
+      expiration: duration.default(5 * 60_000),
+      /** PEM private key (EC P-256, RSA or Ed25519); without it a key is generated at every start. */
+      signingkey: z.string().min(1).optional(),
+      /** The same, base64-encoded (JWT_KEY_B64), for platforms that pass secrets as variables. */
+      signingkeyb64: z.string().min(1).optional(),
+      /** htpasswd file of the accounts that can get tokens. */
+      users: z.string().min(1).optional(),
+      /** distribution's option for trusting an external issuer: not supported yet. */
+      rootcertbundle: z.string().optional(),
     }).optional(),
     /** docker_auth-style rules, first match wins; without them every authenticated user may do everything. */
     acl: aclSchema.optional(),
@@ -95,6 +111,10 @@ export const configSchema = z.strictObject({
   .superRefine((config, ctx) => {
     if (config.auth.mode === 'htpasswd' && !config.auth.htpasswd?.path) {
       ctx.addIssue({ code: 'custom', path: ['auth', 'htpasswd', 'path'], message: 'required with htpasswd auth (REGISTRY_AUTH_HTPASSWD_PATH): an htpasswd file of bcrypt hashes' })
+    }
+    if (config.auth.mode === 'token') {
+      if (!config.auth.token?.users) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts' })
+      if (config.auth.token?.rootcertbundle) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'rootcertbundle'], message: 'trusting an external token issuer is not supported yet; enlil issues its own tokens (leave rootcertbundle out)' })
     }
     if (config.storage.driver !== 's3') return
     const s3 = config.storage.s3
@@ -135,6 +155,14 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_AUTH: 'auth.mode',
   REGISTRY_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',
   REGISTRY_AUTH_HTPASSWD_PATH: 'auth.htpasswd.path',
+  REGISTRY_AUTH_TOKEN_REALM: 'auth.token.realm',
+  REGISTRY_AUTH_TOKEN_SERVICE: 'auth.token.service',
+  REGISTRY_AUTH_TOKEN_ISSUER: 'auth.token.issuer',
+  REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: 'auth.token.rootcertbundle',
+  ENLIL_AUTH_TOKEN_EXPIRATION: 'auth.token.expiration',
+  ENLIL_AUTH_TOKEN_SIGNINGKEY: 'auth.token.signingkey',
+  JWT_KEY_B64: 'auth.token.signingkeyb64',
+  ENLIL_AUTH_TOKEN_USERS: 'auth.token.users',
 }
 
 /** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */
@@ -172,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
   // distribution names the store by its section (`storage: { s3: {...} }`): a file doing so means s3.
   const fileNamesS3 = getPath(raw, 'storage.s3') !== undefined && getPath(raw, 'storage.filesystem') === undefined
   const fileNamesHtpasswd = getPath(raw, 'auth.htpasswd') !== undefined
+  const fileNamesToken = getPath(raw, 'auth.token') !== undefined && !fileNamesHtpasswd
   for (const [name, path] of Object.entries(FALLBACK_ENVIRONMENT)) {
     const value = env[name]
     if (value !== undefined && value !== '' && getPath(raw, path) === undefined) setPath(raw, path, value)
@@ -182,6 +211,7 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
   }
   if (fileNamesS3 && getPath(raw, 'storage.driver') === undefined) setPath(raw, 'storage.driver', 's3')
   if (fileNamesHtpasswd && getPath(raw, 'auth.mode') === undefined) setPath(raw, 'auth.mode', 'htpasswd')
+  if (fileNamesToken && getPath(raw, 'auth.mode') === undefined) setPath(raw, 'auth.mode', 'token')
   if (problems.length > 0) throw new ConfigError(problems)
 
   const result = configSchema.safeParse(raw)

@@ -2,13 +2,16 @@
 import { createAdaptorServer } from '@hono/node-server'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createApp } from './app.js'
+import { type AppOptions, createApp } from './app.js'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import { createFilesystemDriver } from './storage/filesystem.js'
 import { createS3Driver } from './storage/s3.js'
-import { createHtpasswdAuthorizer } from './auth/htpasswd.js'
+import { createHtpasswdAccounts, createHtpasswdAuthorizer } from './auth/htpasswd.js'
+import { createTokenIssuer, loadSigningKey } from './auth/token.js'
+import { createTokenAuthorizer } from './auth/token-authorizer.js'
+import { readFileSync } from 'node:fs'
 import type { StorageDriver } from './storage/driver.js'
 
 export interface RunningRegistry {
@@ -45,14 +48,31 @@ export function splitAddr(addr: string): { host: string; port: number } {
   return { host: host || '0.0.0.0', port: Number(addr.slice(i + 1)) }
 }
 
+/** The auth mode of the config: the registry's authorizer and, in token mode, the token service. */
+async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions, 'authorizer' | 'tokenService'>> {
+  if (config.auth.mode === 'htpasswd') {
+    return { authorizer: createHtpasswdAuthorizer({ realm: config.auth.htpasswd!.realm, path: config.auth.htpasswd!.path!, acl: config.auth.acl }) }
+  }
+  if (config.auth.mode !== 'token') return {}
+  const token = config.auth.token!
+  const pem = token.signingkey ? readFileSync(token.signingkey, 'utf8') : token.signingkeyb64 ? Buffer.from(token.signingkeyb64, 'base64').toString('utf8') : undefined
+  const key = await loadSigningKey(pem)
+  if (key.generated) {
+    log.warn('no token signing key configured (auth.token.signingkey or JWT_KEY_B64): generated one; tokens end with this process and other instances cannot verify them')
+  }
+  const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
+  return {
+    authorizer: createTokenAuthorizer({ issuer, service: token.service, realm: token.realm }),
+    tokenService: { accounts: createHtpasswdAccounts(token.users!), issuer, acl: config.auth.acl },
+  }
+}
+
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
   const driver = createDriver(config)
   const registry = createRegistry(driver, { redirect: !config.storage.redirect.disable })
-  const authorizer = config.auth.mode === 'htpasswd'
-    ? createHtpasswdAuthorizer({ realm: config.auth.htpasswd!.realm, path: config.auth.htpasswd!.path!, acl: config.auth.acl })
-    : undefined
+  const auth = await createAuth(config, log)
   const app = createApp({
-    registry, log, authorizer,
+    registry, log, authorizer: auth.authorizer, tokenService: auth.tokenService,
     deleteEnabled: config.storage.delete.enabled,
     manifestMaxSize: config.limits.manifestsize,
     publicUrl: config.http.host,

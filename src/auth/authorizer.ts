@@ -18,5 +18,5 @@ export interface Authorizer {
    * Resolves to what the request may do; throws RegistryError UNAUTHORIZED (with the challenge in
    * its headers) or DENIED.
    */
-  authorize(request: { authorization?: string; source: string }, wanted: Access[]): Promise<Grant>
+  authorize(request: { authorization?: string; source: string; baseUrl: string }, wanted: Access[]): Promise<Grant>
 }

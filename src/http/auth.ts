@@ -3,13 +3,15 @@ import type { MiddlewareHandler } from 'hono'
 import { accessFor } from '../auth/scope.js'
 import type { Authorizer } from '../auth/authorizer.js'
 import type { AppEnv } from './env.js'
+import { baseUrl } from './headers.js'
 
-export function authenticate(authorizer: Authorizer): MiddlewareHandler<AppEnv> {
+export function authenticate(authorizer: Authorizer, publicUrl?: string): MiddlewareHandler<AppEnv> {
   return async function authenticate(c, next) {
     const url = new URL(c.req.url)
     const wanted = accessFor(c.req.method, url.pathname, url.searchParams)
     const source = c.req.header('x-forwarded-for')?.split(',')[0]?.trim() || c.env?.incoming?.socket?.remoteAddress || ''
-    const grant = await authorizer.authorize({ authorization: c.req.header('authorization'), source }, wanted)
+    const base = baseUrl(publicUrl, c.req.url, c.req.raw.headers)
+    const grant = await authorizer.authorize({ authorization: c.req.header('authorization'), source, baseUrl: base }, wanted)
     c.set('subject', grant.subject)
     await next()
   }

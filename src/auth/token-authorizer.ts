@@ -1,0 +1,60 @@
+/**
+ * @module Token mode, registry side: Bearer tokens from enlil's own token service, verified once
+ * and remembered until they expire (keyed by a hash), checked against the access each request needs.
+ */
+import { createHash } from 'node:crypto'
+import { RegistryError } from '../oci/errors.js'
+import type { Access, Authorizer, Grant } from './authorizer.js'
+import { formatScope, type TokenIssuer, type VerifiedToken } from './token.js'
+
+const CACHE_MAX = 10_000
+
+export interface TokenAuthorizerOptions {
+  issuer: TokenIssuer
+  service: string
+  /** The token endpoint's URL; undefined: `<the request's base URL>/auth/token`. */
+  realm?: string
+}
+
+export function createTokenAuthorizer(options: TokenAuthorizerOptions): Authorizer {
+  const verified = new Map<string, VerifiedToken>()
+
+  const challenge = (baseUrl: string, wanted: Access[], error?: string) => {
+    const realm = options.realm ?? `${baseUrl}/auth/token`
+    const scope = wanted.map(formatScope).join(' ')
+    const parts = [`realm="${realm}"`, `service="${options.service}"`]
+    if (scope) parts.push(`scope="${scope}"`)
+    if (error) parts.push(`error="${error}"`)
+    return { 'WWW-Authenticate': `Bearer ${parts.join(',')}` }
+  }
+
+  return {
+    mode: 'token',
+    async authorize(request, wanted: Access[]): Promise<Grant> {
+      const header = request.authorization
+      if (!header?.toLowerCase().startsWith('bearer ')) {
+        throw new RegistryError('UNAUTHORIZED', 'authentication required: get a token from the realm in WWW-Authenticate', undefined, { headers: challenge(request.baseUrl, wanted) })
+      }
+      const key = createHash('sha256').update(header).digest('base64')
+      let token = verified.get(key)
+      if (!token || token.expiresAt <= Date.now()) {
+        try {
+          token = await options.issuer.verifyAccess(header.slice(7).trim())
+        } catch (err) {
+          throw new RegistryError('UNAUTHORIZED', `invalid token: ${(err as Error).message}`, undefined, { headers: challenge(request.baseUrl, wanted, 'invalid_token') })
+        }
+        if (verified.size >= CACHE_MAX) verified.clear()
+        verified.set(key, token)
+      }
+      const granted = token.access
+      const missing = wanted.filter((w) => !w.actions.every((action) => granted.some((g) =>
+        g.type === w.type && g.name === w.name && (g.actions.includes(action) || g.actions.includes('*')))))
+      if (missing.length > 0) {
+        throw new RegistryError('UNAUTHORIZED', `the token does not grant ${missing.map(formatScope).join(' ')}`, undefined, {
+          headers: challenge(request.baseUrl, wanted, 'insufficient_scope'),
+        })
+      }
+      return { subject: token.subject, access: wanted }
+    },
+  }
+}

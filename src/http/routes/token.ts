@@ -1,0 +1,79 @@
+/**
+ * @module The token service (Docker token spec): GET with Basic credentials and `scope` parameters,
+ * and the OAuth2 POST (`grant_type=password` or `refresh_token`). Grants are what the ACL allows,
+ * within what was asked; without ACL rules an account gets everything it asks, anonymous nothing.
+ */
+import { Hono } from 'hono'
+import type { AclRule } from '../../auth/acl.js'
+import { allowedActions } from '../../auth/acl.js'
+import type { Access } from '../../auth/authorizer.js'
+import { type Accounts, InvalidCredentialsError } from '../../auth/htpasswd.js'
+import { parseScope, type TokenIssuer } from '../../auth/token.js'
+import type { AppEnv } from '../env.js'
+
+export interface TokenRouteOptions {
+  accounts: Accounts
+  issuer: TokenIssuer
+  acl?: readonly AclRule[]
+}
+
+function grants(options: TokenRouteOptions, account: string | undefined, ip: string, scopes: string[]): Access[] {
+  const wanted = scopes.flatMap((s) => s.split(' ')).filter(Boolean).map(parseScope).filter((a): a is Access => a !== undefined)
+  return wanted.map((w) => {
+    const actions = options.acl ? allowedActions(options.acl, { account: account ?? '', ip }, w) : account ? w.actions : []
+    return { ...w, actions }
+  }).filter((a) => a.actions.length > 0)
+}
+
+const oauthError = (error: string, description: string, status: 400 | 401) =>
+  new Response(JSON.stringify({ error, error_description: description }), { status, headers: { 'Content-Type': 'application/json' } })
+
+export function tokenRoutes(options: TokenRouteOptions) {
+  const answer = async (account: string | undefined, access: Access[], refresh: boolean) => {
+    const token = await options.issuer.issue(account ?? '', access)
+    return {
+      token, access_token: token, expires_in: options.issuer.expiresInSeconds, issued_at: new Date().toISOString(),
+      ...(refresh && account ? { refresh_token: await options.issuer.issueRefresh(account) } : {}),
+    }
+  }
+  const ip = (c: { req: { header(n: string): string | undefined } }) => c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? ''
+
+  return new Hono<AppEnv>()
+    .get('/', async (c) => {
+      let account: string | undefined
+      try {
+        account = await options.accounts.fromBasic(c.req.header('authorization'))
+      } catch (err) {
+        if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', err.message, 401)
+        throw err
+      }
+      const access = grants(options, account, ip(c), c.req.queries('scope') ?? [])
+      return c.json(await answer(account, access, c.req.query('offline_token') === 'true'))
+    })
+    .post('/', async (c) => {
+      const form = await c.req.parseBody()
+      const field = (name: string) => (typeof form[name] === 'string' ? (form[name] as string) : '')
+      const scopes = [field('scope')]
+      const grantType = field('grant_type')
+      let account: string | undefined
+      if (grantType === 'password') {
+        const basic = `Basic ${Buffer.from(`${field('username')}:${field('password')}`).toString('base64')}`
+        try {
+          account = await options.accounts.fromBasic(basic)
+        } catch {
+          return oauthError('invalid_grant', 'invalid username or password', 401)
+        }
+        if (!account) return oauthError('invalid_grant', 'username and password are required', 400)
+      } else if (grantType === 'refresh_token') {
+        try {
+          account = (await options.issuer.verifyRefresh(field('refresh_token'))).subject
+        } catch (err) {
+          return oauthError('invalid_grant', `invalid refresh token: ${(err as Error).message}`, 401)
+        }
+      } else {
+        return oauthError('unsupported_grant_type', `grant_type must be password or refresh_token, not "${grantType}"`, 400)
+      }
+      const access = grants(options, account, ip(c), scopes)
+      return c.json(await answer(account, access, grantType === 'password' && field('access_type') === 'offline'))
+    })
+}
