@@ -8,7 +8,8 @@ import type { Logger } from './log.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import { createFilesystemDriver } from './storage/filesystem.js'
 import { createS3Driver } from './storage/s3.js'
-import { createHtpasswdAccounts, createHtpasswdAuthorizer } from './auth/htpasswd.js'
+import { createHtpasswdAuthorizer } from './auth/htpasswd.js'
+import { createAccounts } from './auth/accounts.js'
 import { createTokenIssuer, loadSigningKey } from './auth/token.js'
 import { createTokenAuthorizer } from './auth/token-authorizer.js'
 import { readFileSync } from 'node:fs'
@@ -63,7 +64,7 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
   const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
   return {
     authorizer: createTokenAuthorizer({ issuer, service: token.service, realm: token.realm }),
-    tokenService: { accounts: createHtpasswdAccounts(token.users!), issuer, acl: config.auth.acl },
+    tokenService: { accounts: createAccounts(token.users!), issuer, acl: config.auth.acl },
   }
 }
 

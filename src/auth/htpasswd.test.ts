@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { RegistryError } from '../oci/errors.js'
-import { createHtpasswdAuthorizer, parseHtpasswd } from './htpasswd.js'
+import { createHtpasswdAuthorizer } from './htpasswd.js'
+import { parseHtpasswd } from './accounts.js'
 import { accessFor } from './scope.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'enlil-htpasswd-'))

@@ -7,7 +7,7 @@ import { Hono } from 'hono'
 import type { AclRule } from '../../auth/acl.js'
 import { allowedActions } from '../../auth/acl.js'
 import type { Access } from '../../auth/authorizer.js'
-import { type Accounts, InvalidCredentialsError } from '../../auth/htpasswd.js'
+import { type Accounts, InvalidCredentialsError } from '../../auth/accounts.js'
 import { parseScope, type TokenIssuer } from '../../auth/token.js'
 import type { AppEnv } from '../env.js'
 
@@ -20,7 +20,8 @@ export interface TokenRouteOptions {
 function grants(options: TokenRouteOptions, account: string | undefined, ip: string, scopes: string[]): Access[] {
   const wanted = scopes.flatMap((s) => s.split(' ')).filter(Boolean).map(parseScope).filter((a): a is Access => a !== undefined)
   return wanted.map((w) => {
-    const actions = options.acl ? allowedActions(options.acl, { account: account ?? '', ip }, w) : account ? w.actions : []
+    const who = { account: account ?? '', labels: account ? options.accounts.labels(account) : {}, ip }
+    const actions = options.acl ? allowedActions(options.acl, who, w) : account ? w.actions : []
     return { ...w, actions }
   }).filter((a) => a.actions.length > 0)
 }

@@ -1,0 +1,141 @@
+/**
+ * @module Accounts: users with bcrypt passwords and labels, from an htpasswd file (`htpasswd -B`)
+ * or docker_auth's users YAML. Verified credentials are cached briefly (keyed by a hash of the
+ * header), so bcrypt does not run on every request; the file is re-read when it changes.
+ */
+import { createHash } from 'node:crypto'
+import { readFileSync, statSync } from 'node:fs'
+import bcrypt from 'bcryptjs'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import type { Access } from './authorizer.js'
+import { type AclRule, allowedActions, type Principal } from './acl.js'
+
+const CACHE_TTL_MS = 60_000
+const CACHE_MAX = 10_000
+
+export interface Account {
+  hash: string
+  labels: Record<string, string[]>
+}
+
+/**
+ * Reads an accounts file: an htpasswd file, or cesanta/docker_auth's users YAML
+ * (`users: {name: {password: <bcrypt>, labels: {group: [...]}}}`), whose labels the ACL's
+ * `${labels:…}` and `labels:` matches use.
+ */
+export function parseAccounts(text: string, file = 'users'): Map<string, Account> {
+  if (!/^\s*users\s*:/m.test(text)) {
+    return new Map([...parseHtpasswd(text, file)].map(([user, hash]) => [user, { hash, labels: {} }]))
+  }
+  const parsed = usersFileSchema.safeParse(parseYaml(text))
+  if (!parsed.success) {
+    throw new Error(`${file}: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+  }
+  const accounts = new Map<string, Account>()
+  for (const [user, entry] of Object.entries(parsed.data.users)) {
+    if (!BCRYPT.test(entry.password)) throw new Error(`${file}: the password of "${user}" is not a bcrypt hash; create one with \`htpasswd -nB <user>\``)
+    const labels = Object.fromEntries(Object.entries(entry.labels ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v : [v]]))
+    accounts.set(user, { hash: entry.password.replace(/^\$2y\$/, '$2b$'), labels })
+  }
+  return accounts
+}
+
+const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/
+const usersFileSchema = z.object({
+  users: z.record(z.string(), z.object({
+    password: z.string(),
+    labels: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+  }).loose()),
+})
+
+/** Parses an htpasswd file; throws naming the line when a hash is not bcrypt. */
+export function parseHtpasswd(text: string, file = 'htpasswd'): Map<string, string> {
+  const users = new Map<string, string>()
+  text.split(/\r?\n/).forEach((line, i) => {
+    const trimmed = line.trim()
+    if (!trimmed || trimmed.startsWith('#')) return
+    const colon = trimmed.indexOf(':')
+    if (colon <= 0) throw new Error(`${file}:${i + 1}: expected user:hash`)
+    const user = trimmed.slice(0, colon)
+    const hash = trimmed.slice(colon + 1)
+    if (!BCRYPT.test(hash)) {
+      throw new Error(`${file}:${i + 1}: the hash of "${user}" is not bcrypt; create entries with \`htpasswd -B\``)
+    }
+    users.set(user, hash.replace(/^\$2y\$/, '$2b$'))
+  })
+  return users
+}
+
+/** Wrong credentials (as opposed to none): each auth mode answers with its own challenge. */
+export class InvalidCredentialsError extends Error {
+  constructor() {
+    super('invalid username or password')
+    this.name = 'InvalidCredentialsError'
+  }
+}
+
+export interface Accounts {
+  /**
+   * The account proven by a Basic `Authorization` header; undefined without credentials (or the
+   * empty `Basic Og==` clients send first); throws InvalidCredentialsError for wrong ones.
+   */
+  fromBasic(header: string | undefined): Promise<string | undefined>
+  /** The account's labels (groups…), for the ACL; {} for anonymous or unknown. */
+  labels(account: string): Record<string, string[]>
+}
+
+/**
+ * Accounts from an htpasswd file, re-read when it changes (looked at once a second at most).
+ * Verified headers are remembered for a minute, keyed by their hash, so bcrypt runs once per login.
+ */
+export function createAccounts(path: string): Accounts {
+  let loaded = { mtimeMs: -1, size: -1, users: new Map<string, Account>() }
+  const verified = new Map<string, { user: string; expires: number }>()
+  // Compared against when the user is unknown, so that timing does not tell which users exist.
+  const dummyHash = bcrypt.hashSync('enlil-no-such-user', 10)
+  let checkedAt = 0
+
+  function users(): Map<string, Account> {
+    const now = Date.now()
+    if (now - checkedAt < 1000 && loaded.mtimeMs >= 0) return loaded.users
+    checkedAt = now
+    const s = statSync(path)
+    if (s.mtimeMs !== loaded.mtimeMs || s.size !== loaded.size) {
+      loaded = { mtimeMs: s.mtimeMs, size: s.size, users: parseAccounts(readFileSync(path, 'utf8'), path) }
+      verified.clear()
+    }
+    return loaded.users
+  }
+  users() // a missing or malformed file stops startup, not the first login
+
+  return {
+    async fromBasic(header) {
+      if (!header?.toLowerCase().startsWith('basic ')) return undefined
+      const key = createHash('sha256').update(header).digest('base64')
+      const table = users()
+      const cached = verified.get(key)
+      if (cached && cached.expires > Date.now() && table.has(cached.user)) return cached.user
+
+      const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
+      const colon = decoded.indexOf(':')
+      const user = colon < 0 ? decoded : decoded.slice(0, colon)
+      const password = colon < 0 ? '' : decoded.slice(colon + 1)
+      if (user === '' && password === '') return undefined
+      const hash = table.get(user)?.hash
+      const ok = await bcrypt.compare(password, hash ?? dummyHash)
+      if (!ok || !hash) throw new InvalidCredentialsError()
+      if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!)
+      verified.set(key, { user, expires: Date.now() + CACHE_TTL_MS })
+      return user
+    },
+    labels: (account) => users().get(account)?.labels ?? {},
+  }
+}
+
+/** The first access `acl` refuses `account` ('' = anonymous), as "actions on type name"; undefined when all is allowed. */
+export function refusedAccess(acl: readonly AclRule[], who: Principal, wanted: Access[]): string | undefined {
+  const refused = wanted.find((w) => allowedActions(acl, who, w).length < w.actions.length)
+  return refused ? `${refused.actions.join(',')} on ${refused.type} ${refused.name}` : undefined
+}
+
