@@ -3,6 +3,7 @@ import { RegistryError } from '../oci/errors.js'
 import type { AclRule } from './acl.js'
 import type { Access, Authorizer, Grant } from './authorizer.js'
 import { createAccounts, InvalidCredentialsError, refusedAccess } from './accounts.js'
+import { createLoginThrottle } from './throttle.js'
 
 export interface HtpasswdOptions {
   realm: string
@@ -13,15 +14,20 @@ export interface HtpasswdOptions {
 
 export function createHtpasswdAuthorizer(options: HtpasswdOptions): Authorizer {
   const accounts = createAccounts(options.path)
+  const throttle = createLoginThrottle()
   const challenge = { 'WWW-Authenticate': `Basic realm="${options.realm.replace(/"/g, '')}"` }
   const unauthorized = (message: string) => new RegistryError('UNAUTHORIZED', message, undefined, { headers: challenge })
 
   return {
     mode: 'htpasswd',
     async authorize(request, wanted: Access[]): Promise<Grant> {
-      const subject = await accounts.fromBasic(request.authorization).catch((err: unknown) => {
-        throw err instanceof InvalidCredentialsError ? unauthorized(err.message) : err
+      throttle.check(request.source)
+      const subject = await accounts.fromBasic(request.authorization).catch(async (err: unknown) => {
+        if (!(err instanceof InvalidCredentialsError)) throw err
+        await throttle.failed(request.source)
+        throw unauthorized(err.message)
       })
+      if (subject !== undefined) throttle.succeeded(request.source)
       if (!options.acl) {
         if (subject === undefined) throw unauthorized('authentication required: log in with your registry user and password')
         return { subject, access: wanted }

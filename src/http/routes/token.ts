@@ -9,6 +9,7 @@ import { allowedActions } from '../../auth/acl.js'
 import type { Access } from '../../auth/authorizer.js'
 import { type Accounts, InvalidCredentialsError } from '../../auth/accounts.js'
 import { parseScope, type TokenIssuer } from '../../auth/token.js'
+import { createLoginThrottle } from '../../auth/throttle.js'
 import type { AppEnv } from '../env.js'
 
 export interface TokenRouteOptions {
@@ -30,6 +31,19 @@ const oauthError = (error: string, description: string, status: 400 | 401) =>
   new Response(JSON.stringify({ error, error_description: description }), { status, headers: { 'Content-Type': 'application/json' } })
 
 export function tokenRoutes(options: TokenRouteOptions) {
+  const throttle = createLoginThrottle()
+  /** The account of Basic credentials; wrong ones are slowed down and, repeated, locked out (429). */
+  const login = async (source: string, header: string | undefined) => {
+    throttle.check(source)
+    try {
+      const account = await options.accounts.fromBasic(header)
+      if (account !== undefined) throttle.succeeded(source)
+      return account
+    } catch (err) {
+      if (err instanceof InvalidCredentialsError) await throttle.failed(source)
+      throw err
+    }
+  }
   const answer = async (account: string | undefined, access: Access[], refresh: boolean) => {
     const token = await options.issuer.issue(account ?? '', access)
     return {
@@ -37,13 +51,14 @@ export function tokenRoutes(options: TokenRouteOptions) {
       ...(refresh && account ? { refresh_token: await options.issuer.issueRefresh(account) } : {}),
     }
   }
-  const ip = (c: { req: { header(n: string): string | undefined } }) => c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? ''
+  const ip = (c: { req: { header(n: string): string | undefined }; env?: { incoming?: { socket?: { remoteAddress?: string } } } }) =>
+    c.req.header('x-forwarded-for')?.split(',')[0]?.trim() || c.env?.incoming?.socket?.remoteAddress || ''
 
   return new Hono<AppEnv>()
     .get('/', async (c) => {
       let account: string | undefined
       try {
-        account = await options.accounts.fromBasic(c.req.header('authorization'))
+        account = await login(ip(c), c.req.header('authorization'))
       } catch (err) {
         if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', err.message, 401)
         throw err
@@ -60,9 +75,10 @@ export function tokenRoutes(options: TokenRouteOptions) {
       if (grantType === 'password') {
         const basic = `Basic ${Buffer.from(`${field('username')}:${field('password')}`).toString('base64')}`
         try {
-          account = await options.accounts.fromBasic(basic)
-        } catch {
-          return oauthError('invalid_grant', 'invalid username or password', 401)
+          account = await login(ip(c), basic)
+        } catch (err) {
+          if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', 'invalid username or password', 401)
+          throw err
         }
         if (!account) return oauthError('invalid_grant', 'username and password are required', 400)
       } else if (grantType === 'refresh_token') {
