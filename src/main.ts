@@ -5,8 +5,11 @@ import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './log.js'
 import { serve } from './server.js'
+import { keysGenerate, usersAdd } from './cli.js'
 
 const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml]
+       enlil users add NAME --file HTPASSWD     (password from stdin, or asked for)
+       enlil keys generate [--type ec|rsa|ed25519] > token.pem
        enlil --version
 
 Serves the OCI distribution API. Configuration: defaults, then the optional YAML/JSON file
@@ -20,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(pkg.version)
     return 0
   }
+  if (command === 'users' && rest[0] === 'add') return usersAdd(rest.slice(1))
+  if (command === 'keys' && rest[0] === 'generate') return keysGenerate(rest.slice(1))
   if (command !== 'serve') {
     console.error(command && command !== 'help' && command !== '--help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE)
     return command && command !== 'help' && command !== '--help' ? 2 : 0

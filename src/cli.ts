@@ -1,0 +1,63 @@
+/** @module The helper commands: `enlil users add` and `enlil keys generate`. */
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { generateKeyPairSync } from 'node:crypto'
+import { createInterface } from 'node:readline'
+import { Writable } from 'node:stream'
+import bcrypt from 'bcryptjs'
+import { loadSigningKey } from './auth/token.js'
+
+/** Reads a password: the first line of stdin, or a prompt without echo on a terminal. */
+async function readPassword(): Promise<string> {
+  const muted = new Writable({ write: (_chunk, _enc, done) => done() })
+  const tty = process.stdin.isTTY
+  if (tty) process.stderr.write('Password: ')
+  const rl = createInterface({ input: process.stdin, output: tty ? muted : undefined, terminal: tty })
+  const line = await new Promise<string>((ok) => {
+    rl.once('line', ok)
+    rl.once('close', () => ok(''))
+  })
+  rl.close()
+  if (tty) process.stderr.write('\n')
+  return line
+}
+
+/** `enlil users add NAME --file F`: a bcrypt entry in an htpasswd file, replacing the user's old one. */
+export async function usersAdd(args: string[]): Promise<number> {
+  const fileIndex = args.indexOf('--file')
+  const file = fileIndex >= 0 ? args[fileIndex + 1] : undefined
+  const name = args.find((a, i) => !a.startsWith('-') && (fileIndex < 0 || i !== fileIndex + 1))
+  if (!name || !file || !/^[^:\s]+$/.test(name)) {
+    console.error('usage: enlil users add NAME --file HTPASSWD   (the password is read from stdin, or asked for)')
+    return 2
+  }
+  const password = await readPassword()
+  if (password.length < 8) {
+    console.error('enlil: the password must have at least 8 characters')
+    return 1
+  }
+  const entry = `${name}:${bcrypt.hashSync(password, 10)}`
+  const existed = existsSync(file)
+  const lines = existed ? readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith(`${name}:`)) : []
+  writeFileSync(file, `${[...lines, entry].join('\n')}\n`, { mode: 0o600 })
+  chmodSync(file, 0o600)
+  console.error(`${existed ? 'updated' : 'created'} ${file}: ${name}`)
+  return 0
+}
+
+/** `enlil keys generate [--type ec|rsa|ed25519]`: a token signing key, PEM on stdout, its kid on stderr. */
+export async function keysGenerate(args: string[]): Promise<number> {
+  const typeIndex = args.indexOf('--type')
+  const type = typeIndex >= 0 ? args[typeIndex + 1] : 'ec'
+  let pem: string
+  if (type === 'ec') pem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  else if (type === 'rsa') pem = generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  else if (type === 'ed25519') pem = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+  else {
+    console.error('usage: enlil keys generate [--type ec|rsa|ed25519] > token.pem')
+    return 2
+  }
+  const key = await loadSigningKey(pem)
+  process.stdout.write(pem)
+  console.error(`${key.alg} key, kid ${key.kid}; base64 for JWT_KEY_B64: base64 -w0 < the file`)
+  return 0
+}
