@@ -19,9 +19,10 @@ describe('auth configuration', () => {
     expect(token).toMatchObject({ mode: 'token', token: { users: '/u', service: 'svc', issuer: 'enlil', signingkeyb64: 'LS0t', expiration: 600_000 } })
   })
 
-  it('says what a mode is missing, and that external issuers are not supported yet', () => {
+  it('says what a mode is missing or what does not go together', () => {
     expect(problems({ REGISTRY_AUTH: 'token' })).toEqual([expect.stringMatching(/^auth\.token\.users: required with token auth/)])
-    expect(problems({ REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS: '/u', REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/c.pem' })[0]).toMatch(/external token issuer is not supported yet/)
+    expect(problems({ REGISTRY_AUTH: 'token', REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/c.pem' })[0]).toMatch(/^auth\.token\.realm: required when trusting an external issuer/)
+    expect(problems({ REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS: '/u', REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example.com/token', REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/c.pem' })[0]).toMatch(/leave users out/)
     expect(problems({ REGISTRY_AUTH: 'silly' })[0]).toMatch(/^auth\.mode \(from REGISTRY_AUTH\)/)
   })
 })

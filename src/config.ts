@@ -96,8 +96,10 @@ export const configSchema = z.strictObject({
       signingkeyb64: z.string().min(1).optional(),
       /** htpasswd file of the accounts that can get tokens. */
       users: z.string().min(1).optional(),
-      /** distribution's option for trusting an external issuer: not supported yet. */
-      rootcertbundle: z.string().optional(),
+      /** Trust an external issuer instead (distribution's option): PEM certificates of its signing keys. */
+      rootcertbundle: z.string().min(1).optional(),
+      /** Trust an external issuer's JWKS (URL or file). */
+      jwks: z.string().min(1).optional(),
     }).optional(),
     /** docker_auth-style rules, first match wins; without them every authenticated user may do everything. */
     acl: aclSchema.optional(),
@@ -113,8 +115,11 @@ export const configSchema = z.strictObject({
       ctx.addIssue({ code: 'custom', path: ['auth', 'htpasswd', 'path'], message: 'required with htpasswd auth (REGISTRY_AUTH_HTPASSWD_PATH): an htpasswd file of bcrypt hashes' })
     }
     if (config.auth.mode === 'token') {
-      if (!config.auth.token?.users) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts' })
-      if (config.auth.token?.rootcertbundle) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'rootcertbundle'], message: 'trusting an external token issuer is not supported yet; enlil issues its own tokens (leave rootcertbundle out)' })
+      const token = config.auth.token
+      const external = Boolean(token?.rootcertbundle || token?.jwks)
+      if (!external && !token?.users) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts; or trust an external issuer with rootcertbundle or jwks' })
+      if (external && !token?.realm) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'realm'], message: 'required when trusting an external issuer (REGISTRY_AUTH_TOKEN_REALM): where clients get tokens' })
+      if (external && token?.users) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'enlil issues no tokens when it trusts an external issuer: leave users out' })
     }
     if (config.storage.driver !== 's3') return
     const s3 = config.storage.s3
@@ -163,6 +168,7 @@ export const ENVIRONMENT: Record<string, string> = {
   ENLIL_AUTH_TOKEN_SIGNINGKEY: 'auth.token.signingkey',
   JWT_KEY_B64: 'auth.token.signingkeyb64',
   ENLIL_AUTH_TOKEN_USERS: 'auth.token.users',
+  ENLIL_AUTH_TOKEN_JWKS: 'auth.token.jwks',
 }
 
 /** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */

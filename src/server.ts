@@ -12,6 +12,7 @@ import { createHtpasswdAuthorizer } from './auth/htpasswd.js'
 import { createAccounts } from './auth/accounts.js'
 import { createTokenIssuer, loadSigningKey } from './auth/token.js'
 import { createTokenAuthorizer } from './auth/token-authorizer.js'
+import { createExternalVerifier } from './auth/external-issuer.js'
 import { readFileSync } from 'node:fs'
 import type { StorageDriver } from './storage/driver.js'
 
@@ -56,6 +57,10 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
   }
   if (config.auth.mode !== 'token') return {}
   const token = config.auth.token!
+  if (token.rootcertbundle || token.jwks) {
+    const verify = await createExternalVerifier({ issuer: token.issuer, service: token.service, rootCertBundle: token.rootcertbundle, jwks: token.jwks })
+    return { authorizer: createTokenAuthorizer({ verify, service: token.service, realm: token.realm }) }
+  }
   const pem = token.signingkey ? readFileSync(token.signingkey, 'utf8') : token.signingkeyb64 ? Buffer.from(token.signingkeyb64, 'base64').toString('utf8') : undefined
   const key = await loadSigningKey(pem)
   if (key.generated) {
@@ -63,7 +68,7 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
   }
   const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
   return {
-    authorizer: createTokenAuthorizer({ issuer, service: token.service, realm: token.realm }),
+    authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm }),
     tokenService: { accounts: createAccounts(token.users!), issuer, acl: config.auth.acl },
   }
 }

@@ -5,14 +5,15 @@
 import { createHash } from 'node:crypto'
 import { RegistryError } from '../oci/errors.js'
 import type { Access, Authorizer, Grant } from './authorizer.js'
-import { formatScope, type TokenIssuer, type VerifiedToken } from './token.js'
+import { formatScope, type VerifiedToken } from './token.js'
 
 const CACHE_MAX = 10_000
 
 export interface TokenAuthorizerOptions {
-  issuer: TokenIssuer
+  /** Verifies a bearer token: enlil's own issuer, or an external one's keys. */
+  verify: (token: string) => Promise<VerifiedToken>
   service: string
-  /** The token endpoint's URL; undefined: `<the request's base URL>/auth/token`. */
+  /** The token endpoint's URL; undefined: enlil's own, `<the request's base URL>/auth/token`. */
   realm?: string
 }
 
@@ -39,7 +40,7 @@ export function createTokenAuthorizer(options: TokenAuthorizerOptions): Authoriz
       let token = verified.get(key)
       if (!token || token.expiresAt <= Date.now()) {
         try {
-          token = await options.issuer.verifyAccess(header.slice(7).trim())
+          token = await options.verify(header.slice(7).trim())
         } catch (err) {
           throw new RegistryError('UNAUTHORIZED', `invalid token: ${(err as Error).message}`, undefined, { headers: challenge(request.baseUrl, wanted, 'invalid_token') })
         }

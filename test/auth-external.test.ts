@@ -1,0 +1,81 @@
+/**
+ * enlil behind an existing token server, as distribution behind cesanta/docker_auth: a small test
+ * issuer signs tokens that name their key by an x5c chain, by the JWK thumbprint as kid, or by the
+ * legacy libtrust key id, and enlil trusts exactly the keys of its root certificate bundle.
+ */
+import { execFileSync } from 'node:child_process'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { calculateJwkThumbprint, exportJWK, SignJWT } from 'jose'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { libtrustKeyId } from '../src/auth/external-issuer.js'
+import { removeDir, requirePart, type Running, startEnlil, tempDir } from './support/processes.js'
+
+const haveOpenssl = requirePart(existsSync('/usr/bin/openssl'), 'openssl (to make test certificates)', 'apt-get install openssl')
+
+describe.skipIf(!haveOpenssl)('trusting an external token issuer', () => {
+  let dir: string
+  let enlil: Running
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  beforeAll(async () => {
+    dir = tempDir('external')
+    // A CA and a leaf it signed (x5c tokens); a self-signed key certificate (kid tokens); a stranger.
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test auth CA')
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=token signer')
+    ssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.crt', '-days', '2')
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'direct.key', '-out', 'direct.crt', '-days', '2', '-subj', '/CN=docker_auth')
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'evil.key', '-out', 'evil.crt', '-days', '2', '-subj', '/CN=token signer')
+    writeFileSync(join(dir, 'bundle.pem'), readFileSync(join(dir, 'ca.crt'), 'utf8') + readFileSync(join(dir, 'direct.crt'), 'utf8'))
+    enlil = await startEnlil(join(dir, 'data'), {
+      REGISTRY_AUTH: 'token', REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example.com/token', REGISTRY_AUTH_TOKEN_SERVICE: 'registry.example.com',
+      REGISTRY_AUTH_TOKEN_ISSUER: 'Acme auth server', REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: join(dir, 'bundle.pem'),
+    })
+  })
+  afterAll(async () => {
+    await enlil?.stop()
+    removeDir(dir)
+  })
+
+  const key = (name: string) => createPrivateKey(readFileSync(join(dir, `${name}.key`)))
+  const der = (name: string) => new X509Certificate(readFileSync(join(dir, `${name}.crt`))).raw.toString('base64')
+  const sign = (header: Record<string, unknown>, signer: string, claims: Record<string, unknown> = {}) =>
+    new SignJWT({ access: [{ type: 'repository', name: 'team/app', actions: ['pull'] }], ...claims })
+      .setProtectedHeader(header as never).setIssuer('Acme auth server').setAudience(String(claims.aud ?? 'registry.example.com')).setSubject('alice')
+      .setIssuedAt().setExpirationTime('5m').sign(key(signer))
+  const pull = async (token: string) => {
+    const res = await fetch(`${enlil.url}/v2/team/app/tags/list`, { headers: { Authorization: `Bearer ${token}` } })
+    return { status: res.status, challenge: res.headers.get('www-authenticate') ?? '' }
+  }
+
+  it('challenges with the external realm', async () => {
+    const res = await fetch(`${enlil.url}/v2/team/app/tags/list`)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:team/app:pull"')
+  })
+
+  it('accepts tokens whose x5c chain ends at a bundle certificate', async () => {
+    expect((await pull(await sign({ alg: 'RS256', x5c: [der('leaf')] }, 'leaf'))).status).toBe(404) // authorized; the repository is empty
+    expect((await pull(await sign({ alg: 'RS256', x5c: [der('leaf'), der('ca')] }, 'leaf'))).status).toBe(404)
+  })
+
+  it('accepts a kid that is the JWK thumbprint, or the libtrust key id, of a bundle key', async () => {
+    const publicKey = new X509Certificate(readFileSync(join(dir, 'direct.crt'))).publicKey
+    const thumbprint = await calculateJwkThumbprint(await exportJWK(publicKey))
+    expect((await pull(await sign({ alg: 'ES256', kid: thumbprint }, 'direct'))).status).toBe(404)
+    const libtrust = libtrustKeyId(publicKey)
+    expect(libtrust).toMatch(/^([A-Z2-7]{4}:){11}[A-Z2-7]{4}$/)
+    expect((await pull(await sign({ alg: 'ES256', kid: libtrust }, 'direct'))).status).toBe(404)
+  })
+
+  it('refuses tokens from keys outside the bundle, for another audience, or without the scope', async () => {
+    const evil = await pull(await sign({ alg: 'ES256', x5c: [der('evil')] }, 'evil'))
+    expect(evil.status).toBe(401)
+    expect(evil.challenge).toContain('error="invalid_token"')
+    expect((await pull(await sign({ alg: 'ES256', kid: 'NOPE:NOPE' }, 'direct'))).status).toBe(401)
+    const thumbprint = await calculateJwkThumbprint(await exportJWK(new X509Certificate(readFileSync(join(dir, 'direct.crt'))).publicKey))
+    expect((await pull(await sign({ alg: 'ES256', kid: thumbprint }, 'direct', { aud: 'other-registry' }))).status).toBe(401)
+    const narrow = await pull(await sign({ alg: 'ES256', kid: thumbprint }, 'direct', { access: [{ type: 'repository', name: 'team/other', actions: ['pull'] }] }))
+    expect(narrow.status).toBe(401)
+    expect(narrow.challenge).toContain('error="insufficient_scope"')
+  })
+})
