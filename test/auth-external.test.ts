@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -77,5 +78,31 @@ describe.skipIf(!haveOpenssl)('trusting an external token issuer', () => {
     const narrow = await pull(await sign({ alg: 'ES256', kid: thumbprint }, 'direct', { access: [{ type: 'repository', name: 'team/other', actions: ['pull'] }] }))
     expect(narrow.status).toBe(401)
     expect(narrow.challenge).toContain('error="insufficient_scope"')
+  })
+
+  it('trusts a JWKS instead of a bundle, from a file or a URL', async () => {
+    const jwk = { ...(await exportJWK(new X509Certificate(readFileSync(join(dir, 'direct.crt'))).publicKey)), kid: 'acme-2026', alg: 'ES256', use: 'sig' }
+    writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [jwk] }))
+    const server = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })))
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/jwks`
+    try {
+      for (const jwks of [join(dir, 'jwks.json'), url]) {
+        const trusting = await startEnlil(join(dir, 'data-jwks'), {
+          REGISTRY_AUTH: 'token', REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example.com/token', REGISTRY_AUTH_TOKEN_SERVICE: 'registry.example.com',
+          REGISTRY_AUTH_TOKEN_ISSUER: 'Acme auth server', ENLIL_AUTH_TOKEN_JWKS: jwks,
+        })
+        try {
+          const ok = await fetch(`${trusting.url}/v2/team/app/tags/list`, { headers: { Authorization: `Bearer ${await sign({ alg: 'ES256', kid: 'acme-2026' }, 'direct')}` } })
+          expect(ok.status, jwks).toBe(404)
+          const bad = await fetch(`${trusting.url}/v2/team/app/tags/list`, { headers: { Authorization: `Bearer ${await sign({ alg: 'ES256', kid: 'acme-2026' }, 'evil')}` } })
+          expect(bad.status, jwks).toBe(401)
+        } finally {
+          await trusting.stop()
+        }
+      }
+    } finally {
+      server.close()
+    }
   })
 })
