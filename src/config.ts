@@ -94,8 +94,10 @@ export const configSchema = z.strictObject({
       signingkey: z.string().min(1).optional(),
       /** The same, base64-encoded (JWT_KEY_B64), for platforms that pass secrets as variables. */
       signingkeyb64: z.string().min(1).optional(),
-      /** htpasswd file of the accounts that can get tokens. */
+      /** htpasswd file (or docker_auth users YAML) of the accounts that can get tokens. */
       users: z.string().min(1).optional(),
+      /** Accounts are S3 key pairs that may read the storage bucket (user = access key ID, password = secret). */
+      s3keys: bool.default(false),
       /** Trust an external issuer instead (distribution's option): PEM certificates of its signing keys. */
       rootcertbundle: z.string().min(1).optional(),
       /** Trust an external issuer's JWKS (URL or file). */
@@ -117,7 +119,8 @@ export const configSchema = z.strictObject({
     if (config.auth.mode === 'token') {
       const token = config.auth.token
       const external = Boolean(token?.rootcertbundle || token?.jwks)
-      if (!external && !token?.users) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts; or trust an external issuer with rootcertbundle or jwks' })
+      if (token?.s3keys && config.storage.driver !== 's3') ctx.addIssue({ code: 'custom', path: ['auth', 'token', 's3keys'], message: 'needs the s3 store: the key pairs are checked against its bucket' })
+      if (!external && !token?.users && !token?.s3keys) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts; or trust an external issuer with rootcertbundle or jwks' })
       if (external && !token?.realm) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'realm'], message: 'required when trusting an external issuer (REGISTRY_AUTH_TOKEN_REALM): where clients get tokens' })
       if (external && token?.users) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'enlil issues no tokens when it trusts an external issuer: leave users out' })
     }
@@ -169,6 +172,7 @@ export const ENVIRONMENT: Record<string, string> = {
   JWT_KEY_B64: 'auth.token.signingkeyb64',
   ENLIL_AUTH_TOKEN_USERS: 'auth.token.users',
   ENLIL_AUTH_TOKEN_JWKS: 'auth.token.jwks',
+  ENLIL_AUTH_TOKEN_S3KEYS: 'auth.token.s3keys',
 }
 
 /** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */

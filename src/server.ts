@@ -10,6 +10,7 @@ import { createFilesystemDriver } from './storage/filesystem.js'
 import { createS3Driver } from './storage/s3.js'
 import { createHtpasswdAuthorizer } from './auth/htpasswd.js'
 import { createAccounts } from './auth/accounts.js'
+import { createS3KeyAccounts } from './auth/s3-keys.js'
 import { createTokenIssuer, loadSigningKey } from './auth/token.js'
 import { createTokenAuthorizer } from './auth/token-authorizer.js'
 import { createExternalVerifier } from './auth/external-issuer.js'
@@ -24,12 +25,21 @@ export interface RunningRegistry {
   close(): Promise<void>
 }
 
+/** The S3 endpoint of the config, with a scheme (distribution accepts a bare host and `secure`). */
+function s3Endpoint(config: Config): string | undefined {
+  const s3 = config.storage.s3
+  return s3.regionendpoint && !/^https?:\/\//.test(s3.regionendpoint) ? `${s3.secure ? 'https' : 'http'}://${s3.regionendpoint}` : s3.regionendpoint
+}
+
+function s3KeyOptions(config: Config) {
+  const s3 = config.storage.s3
+  return { bucket: s3.bucket!, region: s3.region, endpoint: s3Endpoint(config), forcePathStyle: s3.forcepathstyle }
+}
+
 export function createDriver(config: Config): StorageDriver {
   if (config.storage.driver === 'filesystem') return createFilesystemDriver(config.storage.filesystem.rootdirectory)
   const s3 = config.storage.s3
-  const endpoint = s3.regionendpoint && !/^https?:\/\//.test(s3.regionendpoint)
-    ? `${s3.secure ? 'https' : 'http'}://${s3.regionendpoint}`
-    : s3.regionendpoint
+  const endpoint = s3Endpoint(config)
   return createS3Driver({
     bucket: s3.bucket!,
     region: s3.region,
@@ -69,7 +79,7 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
   const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
   return {
     authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm }),
-    tokenService: { accounts: createAccounts(token.users!), issuer, acl: config.auth.acl },
+    tokenService: { accounts: token.s3keys ? createS3KeyAccounts(s3KeyOptions(config)) : createAccounts(token.users!), issuer, acl: config.auth.acl },
   }
 }
 

@@ -1,0 +1,34 @@
+/** Logging in with the S3 key pair of the storage bucket (what people do with Tigris keys today). */
+import { randomBytes } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Running, startEnlil } from './support/processes.js'
+import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from './support/s3.js'
+
+const s3 = requireS3()
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
+
+describe.skipIf(!s3)('token auth with S3 key pairs as accounts', () => {
+  const bucket = `s3keys-${randomBytes(4).toString('hex')}`
+  let enlil: Running
+  beforeAll(async () => {
+    await createBucket(bucket)
+    enlil = await startEnlil('/nonexistent', { ...enlilS3Environment(bucket), REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_S3KEYS: 'true' })
+  })
+  afterAll(async () => {
+    await enlil?.stop()
+    await deleteBucket(bucket)
+  })
+
+  it('issues tokens for the bucket\'s key pair and refuses a wrong secret or an unknown key', async () => {
+    const token = (auth: string) => fetch(`${enlil.url}/auth/token?service=enlil&scope=repository:team/app:pull,push`, { headers: { Authorization: auth } })
+    const ok = await token(basic(s3!.accessKey, s3!.secretKey))
+    expect(ok.status).toBe(200)
+    const { token: jwt } = (await ok.json()) as { token: string }
+    const claims = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { sub: string; access: unknown }
+    expect(claims.sub).toBe(s3!.accessKey)
+    expect(claims.access).toEqual([{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }])
+    expect((await fetch(`${enlil.url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: { Authorization: `Bearer ${jwt}` } })).status).toBe(202)
+    expect((await token(basic(s3!.accessKey, 'not the secret'))).status).toBe(401)
+    expect((await token(basic('AKIAUNKNOWN', s3!.secretKey))).status).toBe(401)
+  })
+})
