@@ -94,6 +94,10 @@ export const configSchema = z.strictObject({
       signingkey: z.string().min(1).optional(),
       /** The same, base64-encoded (JWT_KEY_B64), for platforms that pass secrets as variables. */
       signingkeyb64: z.string().min(1).optional(),
+      /** PEM certificate of the signing key: sent as x5c in every token, so distribution can verify them too. */
+      certificate: z.string().min(1).optional(),
+      /** The same, base64-encoded (JWT_CERT_B64). */
+      certificateb64: z.string().min(1).optional(),
       /** htpasswd file (or docker_auth users YAML) of the accounts that can get tokens. */
       users: z.string().min(1).optional(),
       /** Accounts are S3 key pairs that may read the storage bucket (user = access key ID, password = secret). */
@@ -170,6 +174,8 @@ export const ENVIRONMENT: Record<string, string> = {
   ENLIL_AUTH_TOKEN_EXPIRATION: 'auth.token.expiration',
   ENLIL_AUTH_TOKEN_SIGNINGKEY: 'auth.token.signingkey',
   JWT_KEY_B64: 'auth.token.signingkeyb64',
+  ENLIL_AUTH_TOKEN_CERTIFICATE: 'auth.token.certificate',
+  JWT_CERT_B64: 'auth.token.certificateb64',
   ENLIL_AUTH_TOKEN_USERS: 'auth.token.users',
   ENLIL_AUTH_TOKEN_JWKS: 'auth.token.jwks',
   ENLIL_AUTH_TOKEN_S3KEYS: 'auth.token.s3keys',

@@ -72,7 +72,8 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
     return { authorizer: createTokenAuthorizer({ verify, service: token.service, realm: token.realm }) }
   }
   const pem = token.signingkey ? readFileSync(token.signingkey, 'utf8') : token.signingkeyb64 ? Buffer.from(token.signingkeyb64, 'base64').toString('utf8') : undefined
-  const key = await loadSigningKey(pem)
+  const certificate = token.certificate ? readFileSync(token.certificate, 'utf8') : token.certificateb64 ? Buffer.from(token.certificateb64, 'base64').toString('utf8') : undefined
+  const key = await loadSigningKey(pem, certificate)
   if (key.generated) {
     log.warn('no token signing key configured (auth.token.signingkey or JWT_KEY_B64): generated one; tokens end with this process and other instances cannot verify them')
   }

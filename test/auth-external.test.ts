@@ -8,6 +8,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
+import bcrypt from 'bcryptjs'
 import { calculateJwkThumbprint, exportJWK, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { libtrustKeyId } from '../src/auth/external-issuer.js'
@@ -103,6 +104,25 @@ describe.skipIf(!haveOpenssl)('trusting an external token issuer', () => {
       }
     } finally {
       server.close()
+    }
+  })
+
+  it("enlil's own tokens carry x5c when given a certificate, so a trusting registry (distribution, or enlil) verifies them", async () => {
+    writeFileSync(join(dir, 'users'), `alice:${bcrypt.hashSync('pw for alice', 4)}\n`)
+    const issuing = await startEnlil(join(dir, 'data-issuer'), {
+      REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS: join(dir, 'users'), REGISTRY_AUTH_TOKEN_SERVICE: 'registry.example.com',
+      REGISTRY_AUTH_TOKEN_ISSUER: 'Acme auth server', ENLIL_AUTH_TOKEN_SIGNINGKEY: join(dir, 'leaf.key'), ENLIL_AUTH_TOKEN_CERTIFICATE: join(dir, 'leaf.crt'),
+    })
+    try {
+      const res = await fetch(`${issuing.url}/auth/token?service=registry.example.com&scope=repository:team/app:pull`, { headers: { Authorization: `Basic ${Buffer.from('alice:pw for alice').toString('base64')}` } })
+      const { token } = (await res.json()) as { token: string }
+      const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { x5c: string[]; alg: string }
+      expect(header.alg).toBe('RS256')
+      expect(header.x5c).toEqual([der('leaf')])
+      // The registry trusting the CA bundle (started above) accepts enlil's token.
+      expect((await pull(token)).status).toBe(404)
+    } finally {
+      await issuing.stop()
     }
   })
 })

@@ -4,7 +4,7 @@
  * thumbprint of the public key, claims `iss`, `sub`, `aud` (the service), `exp`/`nbf`/`iat`, `jti`
  * and `access` (the granted scopes).
  */
-import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto'
+import { createPrivateKey, createPublicKey, type KeyObject, randomUUID, X509Certificate } from 'node:crypto'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose'
 import type { Access, Action } from './authorizer.js'
 
@@ -17,10 +17,27 @@ export interface SigningKey {
   kid: string
   /** Generated at start: tokens die with the process, and instances can't verify each other's. */
   generated: boolean
+  /** DER certificates (base64) of the key, sent as `x5c`. */
+  x5c?: string[]
 }
 
-/** Loads a PEM private key (EC P-256, RSA or Ed25519), or generates an ES256 key when none is given. */
-export async function loadSigningKey(pem?: string): Promise<SigningKey> {
+/**
+ * Loads a PEM private key (EC P-256, RSA or Ed25519), or generates an ES256 key when none is given.
+ * A PEM certificate of that key adds `x5c` to the tokens; it must hold the same public key.
+ */
+export async function loadSigningKey(pem?: string, certificatePem?: string): Promise<SigningKey> {
+  if (certificatePem && !pem) throw new Error('a token certificate needs its signing key (signingkey or JWT_KEY_B64)')
+  const key = await loadKey(pem)
+  if (!certificatePem) return key
+  const certs = (certificatePem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((c) => new X509Certificate(c))
+  if (certs.length === 0) throw new Error('the token certificate file holds no PEM certificate')
+  const leaf = certs[0]!.publicKey.export({ type: 'spki', format: 'der' })
+  const own = (key.publicKey as KeyObject).export({ type: 'spki', format: 'der' })
+  if (!leaf.equals(own)) throw new Error('the token certificate is not for the signing key')
+  return { ...key, x5c: certs.map((c) => c.raw.toString('base64')) }
+}
+
+async function loadKey(pem?: string): Promise<SigningKey> {
   if (!pem) {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
     return { alg: 'ES256', privateKey, publicKey, kid: await calculateJwkThumbprint(await exportJWK(publicKey)), generated: true }
@@ -71,7 +88,7 @@ export function createTokenIssuer(options: TokenOptions) {
   const { key } = options
   const sign = (claims: Record<string, unknown>, subject: string, lifetimeMs: number) =>
     new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...(key.x5c ? { x5c: key.x5c } : {}) })
       .setIssuer(options.issuer)
       .setSubject(subject)
       .setAudience(options.service)
