@@ -19,8 +19,9 @@ export interface AppOptions {
   registry: Registry
   /** Omitted: no authentication (every request may do everything). */
   authorizer?: Authorizer
-  /** Token mode: the token service mounted at /auth/token. */
+  /** Token mode: the token service, mounted at `tokenPath` (default /auth/token). */
   tokenService?: TokenRouteOptions
+  tokenPath?: string
   log: Logger
   deleteEnabled?: boolean
   manifestMaxSize?: number
@@ -38,7 +39,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   app.use(requestContext(options.log, options.accessLog ?? true))
   if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))
-  if (options.tokenService) app.route('/auth/token', tokenRoutes(options.tokenService))
+  if (options.tokenService) app.route(options.tokenPath ?? '/auth/token', tokenRoutes(options.tokenService))
 
   app.get('/v2/', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))
   app.get('/v2', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))

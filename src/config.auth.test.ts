@@ -24,5 +24,7 @@ describe('auth configuration', () => {
     expect(problems({ REGISTRY_AUTH: 'token', REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/c.pem' })[0]).toMatch(/^auth\.token\.realm: required when trusting an external issuer/)
     expect(problems({ REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS: '/u', REGISTRY_AUTH_TOKEN_REALM: 'https://auth.example.com/token', REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: '/c.pem' })[0]).toMatch(/leave users out/)
     expect(problems({ REGISTRY_AUTH: 'silly' })[0]).toMatch(/^auth\.mode \(from REGISTRY_AUTH\)/)
+    expect(problems({ REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS: '/u', ENLIL_AUTH_TOKEN_PATH: '/v2/token' })[0]).toMatch(/must not be under \/v2/)
+    expect(loadConfig({ REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS: '/u', ENLIL_AUTH_TOKEN_PATH: '/token' }).auth.token?.path).toBe('/token')
   })
 })

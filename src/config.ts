@@ -87,6 +87,8 @@ export const configSchema = z.strictObject({
     token: z.strictObject({
       /** The token endpoint clients are sent to; by default enlil's own /auth/token on the request's host. */
       realm: z.url({ protocol: /^https?$/ }).optional(),
+      /** Where enlil serves its token endpoint. */
+      path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*[A-Za-z0-9._~-]$/, 'expected an absolute path such as /auth/token').refine((p) => !p.startsWith('/v2'), 'must not be under /v2').default('/auth/token'),
       service: z.string().min(1).default('enlil'),
       issuer: z.string().min(1).default('enlil'),
       expiration: duration.default(5 * 60_000),
@@ -178,6 +180,7 @@ export const ENVIRONMENT: Record<string, string> = {
   JWT_CERT_B64: 'auth.token.certificateb64',
   ENLIL_AUTH_TOKEN_USERS: 'auth.token.users',
   ENLIL_AUTH_TOKEN_JWKS: 'auth.token.jwks',
+  ENLIL_AUTH_TOKEN_PATH: 'auth.token.path',
   ENLIL_AUTH_TOKEN_S3KEYS: 'auth.token.s3keys',
 }
 

@@ -79,7 +79,7 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
   }
   const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
   return {
-    authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm }),
+    authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm, path: token.path }),
     tokenService: { accounts: token.s3keys ? createS3KeyAccounts(s3KeyOptions(config)) : createAccounts(token.users!), issuer, acl: config.auth.acl },
   }
 }
@@ -89,7 +89,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const registry = createRegistry(driver, { redirect: !config.storage.redirect.disable })
   const auth = await createAuth(config, log)
   const app = createApp({
-    registry, log, authorizer: auth.authorizer, tokenService: auth.tokenService,
+    registry, log, authorizer: auth.authorizer, tokenService: auth.tokenService, tokenPath: config.auth.token?.path,
     deleteEnabled: config.storage.delete.enabled,
     manifestMaxSize: config.limits.manifestsize,
     publicUrl: config.http.host,

@@ -116,4 +116,16 @@ describe('token auth', () => {
     expect(output.trimEnd().split('\n').at(-1), output.slice(-3000)).toMatch(/^\d+ passed, 0 failed, 0 skipped$/)
     expect(code).toBe(0)
   }, 120_000)
+
+  it('serves the token endpoint at a configured path and sends clients there', async () => {
+    const moved = await startEnlil(join(dir, 'data-moved'), { REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS: join(dir, 'users'), ENLIL_AUTH_TOKEN_PATH: '/v1/token' })
+    try {
+      const res = await fetch(`${moved.url}/v2/`)
+      expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="${moved.url}/v1/token",service="enlil"`)
+      expect((await fetch(`${moved.url}/v1/token?service=enlil`, { headers: { Authorization: basic('alice', 'alice pw') } })).status).toBe(200)
+      expect((await fetch(`${moved.url}/auth/token?service=enlil`)).status).toBe(404)
+    } finally {
+      await moved.stop()
+    }
+  })
 })

@@ -66,4 +66,12 @@ describe('docker_auth-style ACL (first match wins)', () => {
     expect(allowedActions(rules, anonymous, { type: 'repository', name: 'public/x', actions: ['pull', 'push'] })).toEqual(['pull'])
     expect(allowedActions(rules, { account: 'eve' }, { type: 'repository', name: 'public/x', actions: ['pull'] })).toEqual([])
   })
+
+  it('matches the service and the client address too', () => {
+    const rules = aclSchema.parse([{ match: { service: 'registry.example.com', ip: '10.0.*' }, actions: ['pull'] }])
+    const wanted = { type: 'repository' as const, name: 'x/y', actions: ['pull' as const] }
+    expect(allowedActions(rules, { account: 'a', service: 'registry.example.com', ip: '10.0.3' }, wanted)).toEqual(['pull'])
+    expect(allowedActions(rules, { account: 'a', service: 'other', ip: '10.0.3' }, wanted)).toEqual([])
+    expect(allowedActions(rules, { account: 'a', service: 'registry.example.com', ip: '192.168.1.1' }, wanted)).toEqual([])
+  })
 })

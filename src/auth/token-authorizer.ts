@@ -13,15 +13,17 @@ export interface TokenAuthorizerOptions {
   /** Verifies a bearer token: enlil's own issuer, or an external one's keys. */
   verify: (token: string) => Promise<VerifiedToken>
   service: string
-  /** The token endpoint's URL; undefined: enlil's own, `<the request's base URL>/auth/token`. */
+  /** The token endpoint's URL; undefined: enlil's own, `<the request's base URL><path>`. */
   realm?: string
+  /** enlil's own token endpoint path (default /auth/token). */
+  path?: string
 }
 
 export function createTokenAuthorizer(options: TokenAuthorizerOptions): Authorizer {
   const verified = new Map<string, VerifiedToken>()
 
   const challenge = (baseUrl: string, wanted: Access[], error?: string) => {
-    const realm = options.realm ?? `${baseUrl}/auth/token`
+    const realm = options.realm ?? `${baseUrl}${options.path ?? '/auth/token'}`
     const scope = wanted.map(formatScope).join(' ')
     const parts = [`realm="${realm}"`, `service="${options.service}"`]
     if (scope) parts.push(`scope="${scope}"`)

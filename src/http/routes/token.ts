@@ -18,10 +18,10 @@ export interface TokenRouteOptions {
   acl?: readonly AclRule[]
 }
 
-function grants(options: TokenRouteOptions, account: string | undefined, ip: string, scopes: string[]): Access[] {
+function grants(options: TokenRouteOptions, account: string | undefined, ip: string, service: string, scopes: string[]): Access[] {
   const wanted = scopes.flatMap((s) => s.split(' ')).filter(Boolean).map(parseScope).filter((a): a is Access => a !== undefined)
   return wanted.map((w) => {
-    const who = { account: account ?? '', labels: account ? options.accounts.labels(account) : {}, ip }
+    const who = { account: account ?? '', labels: account ? options.accounts.labels(account) : {}, ip, service }
     const actions = options.acl ? allowedActions(options.acl, who, w) : account ? w.actions : []
     return { ...w, actions }
   }).filter((a) => a.actions.length > 0)
@@ -63,7 +63,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
         if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', err.message, 401)
         throw err
       }
-      const access = grants(options, account, ip(c), c.req.queries('scope') ?? [])
+      const access = grants(options, account, ip(c), c.req.query('service') ?? '', c.req.queries('scope') ?? [])
       return c.json(await answer(account, access, c.req.query('offline_token') === 'true'))
     })
     .post('/', async (c) => {
@@ -90,7 +90,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
       } else {
         return oauthError('unsupported_grant_type', `grant_type must be password or refresh_token, not "${grantType}"`, 400)
       }
-      const access = grants(options, account, ip(c), scopes)
+      const access = grants(options, account, ip(c), field('service'), scopes)
       return c.json(await answer(account, access, grantType === 'password' && field('access_type') === 'offline'))
     })
 }
