@@ -1,11 +1,11 @@
 /** htpasswd mode, as distribution's: Basic auth against bcrypt hashes, every /v2/ route behind it. */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { removeDir, ROOT, type Running, startEnlil, tempDir } from './support/processes.js'
+import { removeDir, ROOT, runConformance, type Running, startEnlil, tempDir } from './support/processes.js'
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
 
@@ -62,15 +62,9 @@ describe('htpasswd auth', () => {
   })
 
   it('passes the conformance suite with credentials', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'conformance/run.mjs'), '--url', enlil.url, '--user', 'alice', '--password', 'wonder land', '--junit', join(dir, 'junit.xml')], {
-      cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    child.stdout.on('data', (d: Buffer) => { output += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { output += d.toString() })
-    const code = await new Promise<number | null>((ok) => child.on('exit', ok))
-    expect(output.trimEnd().split('\n').at(-1), output.slice(-3000)).toMatch(/^\d+ passed, 0 failed, 0 skipped$/)
-    expect(code).toBe(0)
+    const run = await runConformance(enlil.url, ['--user', 'alice', '--password', 'wonder land'], join(dir, 'junit.xml'))
+    expect(run.lastLine, run.output.slice(-3000)).toMatch(/^\d+ passed, 0 failed, 0 skipped$/)
+    expect(run.code).toBe(0)
   }, 120_000)
 
   describe('with ACL rules in the config file', () => {

@@ -2,13 +2,12 @@
  * Token mode: enlil is its own Docker token server. Clients follow the Bearer challenge to
  * /auth/token with Basic credentials, get a JWT for the scopes the ACL allows, and retry.
  */
-import { spawn } from 'node:child_process'
 import { createHash, generateKeyPairSync } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { removeDir, ROOT, type Running, startEnlil, tempDir } from './support/processes.js'
+import { removeDir, runConformance, type Running, startEnlil, tempDir } from './support/processes.js'
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
 
@@ -106,15 +105,9 @@ describe('token auth', () => {
   })
 
   it('passes the conformance suite, which follows the Bearer challenge to enlil\'s realm', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'conformance/run.mjs'), '--url', enlil.url, '--user', 'admin', '--password', 'admin pw', '--junit', join(dir, 'junit.xml')], {
-      cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    child.stdout.on('data', (d: Buffer) => { output += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { output += d.toString() })
-    const code = await new Promise<number | null>((ok) => child.on('exit', ok))
-    expect(output.trimEnd().split('\n').at(-1), output.slice(-3000)).toMatch(/^\d+ passed, 0 failed, 0 skipped$/)
-    expect(code).toBe(0)
+    const run = await runConformance(enlil.url, ['--user', 'admin', '--password', 'admin pw'], join(dir, 'junit.xml'))
+    expect(run.lastLine, run.output.slice(-3000)).toMatch(/^\d+ passed, 0 failed, 0 skipped$/)
+    expect(run.code).toBe(0)
   }, 120_000)
 
   it('serves the token endpoint at a configured path and sends clients there', async () => {

@@ -10,21 +10,11 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { freePort } from '../support/processes.js'
 
 const run = promisify(execFile)
 const SCRIPT = resolve(import.meta.dirname, '../support/ceph-rgw.sh')
 const BINARIES = ['/usr/bin/ceph-mon', '/usr/bin/ceph-osd', '/usr/bin/radosgw', '/usr/bin/radosgw-admin', '/usr/bin/ceph']
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer()
-    srv.once('error', fail)
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => ok(port))
-    })
-  })
-}
 
 /** A base port with 64 free ports above it, for the monitor and the messenger window. */
 async function freeRange(): Promise<number> {

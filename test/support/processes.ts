@@ -122,6 +122,20 @@ export async function startDistribution(root: string, configDir: string, s3?: Di
   return start(DOCKER_REGISTRY, ['serve', config], { AWS_CA_BUNDLE: '' }, port, ['AWS_CA_BUNDLE'])
 }
 
+/** Runs the conformance suite (conformance/run.mjs) against a URL; resolves to its exit code and output. */
+export async function runConformance(url: string, args: string[], junit: string): Promise<{ code: number | null; output: string; lastLine: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'conformance/run.mjs'), '--url', url, '--junit', junit, ...args], {
+    cwd: ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (d: Buffer) => { output += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { output += d.toString() })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 110_000)
+  const code = await new Promise<number | null>((ok) => child.on('exit', ok))
+  clearTimeout(timer)
+  return { code, output, lastLine: output.trimEnd().split('\n').at(-1) ?? '' }
+}
+
 /**
  * Whether a test needing `what` runs: under CI=true a missing part is a failure, never a skip;
  * otherwise the skip is announced with the reason.
