@@ -41,6 +41,17 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))
   if (options.tokenService) app.route(options.tokenPath ?? '/auth/token', tokenRoutes(options.tokenService))
 
+  // Liveness and readiness for fly.io and Kubernetes; outside /v2, so never behind auth.
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+  app.get('/readyz', async (c) => {
+    try {
+      await withTimeout(options.registry.ready(), 5_000)
+      return c.json({ status: 'ready' })
+    } catch (err) {
+      c.var.log.warn('readiness check failed', { err })
+      return c.json({ status: 'unavailable', reason: 'the storage backend does not answer' }, 503)
+    }
+  })
   app.get('/v2/', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))
   app.get('/v2', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))
   app.route('/v2', listingRoutes(deps))
@@ -51,6 +62,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.onError(onError)
   app.notFound(notFound)
   return app
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, fail) => { timer = setTimeout(() => fail(new Error(`no answer within ${ms} ms`)), ms) })
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
 }
 
 /** Request id, per-request logger, and one access line per request (written after, never touching the response). */

@@ -89,7 +89,8 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const registry = createRegistry(driver, { redirect: !config.storage.redirect.disable })
   const auth = await createAuth(config, log)
   const app = createApp({
-    registry, log, authorizer: auth.authorizer, tokenService: auth.tokenService, tokenPath: config.auth.token?.path,
+    registry, log, authorizer: auth.authorizer,
+    tokenService: auth.tokenService, tokenPath: config.auth.token?.path,
     deleteEnabled: config.storage.delete.enabled,
     manifestMaxSize: config.limits.manifestsize,
     publicUrl: config.http.host,

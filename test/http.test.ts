@@ -248,3 +248,21 @@ describe('storage trouble', () => {
     expect(text).not.toContain('/var/lib/x')
   })
 })
+
+describe('health endpoints', () => {
+  it('/healthz answers while the process runs; /readyz only while the store answers', async () => {
+    const root = tempDir('health')
+    dirs.push(root)
+    const up = createApp({ registry: createRegistry(createFilesystemDriver(root)), log: silentLogger })
+    expect((await up.request('http://localhost/healthz')).status).toBe(200)
+    expect(await (await up.request('http://localhost/readyz')).json()).toEqual({ status: 'ready' })
+    const down = new Proxy({} as StorageDriver, {
+      get: (_t, prop) => (prop === 'name' ? 'down' : async () => { throw new StorageUnavailableError('no route to store') }),
+    })
+    const lost = createApp({ registry: createRegistry(down), log: silentLogger })
+    expect((await lost.request('http://localhost/healthz')).status).toBe(200)
+    const ready = await lost.request('http://localhost/readyz')
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { status: string }).status).toBe('unavailable')
+  })
+})

@@ -4,6 +4,7 @@ import { type BlobStore, createBlobStore } from './blobs.js'
 import { type Catalog, createCatalog } from './catalog.js'
 import { createManifestStore, type ManifestStore } from './manifests.js'
 import { createUploadStore, type UploadStore } from './uploads.js'
+import { REPOSITORIES } from './paths.js'
 
 export interface Registry {
   driver: StorageDriver
@@ -11,6 +12,8 @@ export interface Registry {
   uploads: UploadStore
   manifests: ManifestStore
   catalog: Catalog
+  /** Resolves when the store answers (one cheap listing), for readiness checks. */
+  ready(): Promise<void>
 }
 
 export interface RegistryOptions {
@@ -27,5 +30,6 @@ export function createRegistry(driver: StorageDriver, options: RegistryOptions =
     uploads: createUploadStore(driver, blobs),
     manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes }),
     catalog: createCatalog(driver),
+    ready: async () => { await driver.list(REPOSITORIES) },
   }
 }
