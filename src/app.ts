@@ -80,7 +80,8 @@ function requestContext(log: Logger, accessLog: boolean) {
     c.set('log', log.child({ requestId }))
     const started = performance.now()
     await next()
-    if (!accessLog) return
+    // Health probes arrive every few seconds: they would drown the access log.
+    if (!accessLog || c.req.path === '/healthz' || c.req.path === '/readyz') return
     const status = c.res === RESPONSE_ALREADY_SENT ? (c.env?.outgoing?.statusCode ?? 0) : c.res.status
     log.info('request', {
       requestId, method: c.req.method, path: c.req.path, status,

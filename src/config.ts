@@ -38,6 +38,11 @@ export const configSchema = z.strictObject({
     host: z.url({ protocol: /^https?$/ }).optional(),
     /** Time allowed for in-flight requests to finish after SIGTERM. */
     draintimeout: duration.default(60_000),
+    /** Serve HTTPS directly (a bare server with no proxy in front): PEM files. */
+    tls: z.strictObject({
+      certificate: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+    }).prefault({}),
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -119,6 +124,10 @@ export const configSchema = z.strictObject({
 })
 
   .superRefine((config, ctx) => {
+    const tls = config.http.tls
+    if (Boolean(tls.certificate) !== Boolean(tls.key)) {
+      ctx.addIssue({ code: 'custom', path: ['http', 'tls', tls.certificate ? 'key' : 'certificate'], message: 'TLS needs both a certificate and its key (REGISTRY_HTTP_TLS_CERTIFICATE, REGISTRY_HTTP_TLS_KEY)' })
+    }
     if (config.auth.mode === 'htpasswd' && !config.auth.htpasswd?.path) {
       ctx.addIssue({ code: 'custom', path: ['auth', 'htpasswd', 'path'], message: 'required with htpasswd auth (REGISTRY_AUTH_HTPASSWD_PATH): an htpasswd file of bcrypt hashes' })
     }
@@ -145,6 +154,8 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_HTTP_ADDR: 'http.addr',
   REGISTRY_HTTP_HOST: 'http.host',
   REGISTRY_HTTP_DRAINTIMEOUT: 'http.draintimeout',
+  REGISTRY_HTTP_TLS_CERTIFICATE: 'http.tls.certificate',
+  REGISTRY_HTTP_TLS_KEY: 'http.tls.key',
   REGISTRY_LOG_LEVEL: 'log.level',
   REGISTRY_LOG_ACCESSLOG_DISABLED: 'log.accesslog.disabled',
   REGISTRY_STORAGE: 'storage.driver',

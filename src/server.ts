@@ -1,6 +1,7 @@
 /** @module serve(): builds the registry from a config and listens; drains in-flight requests on stop. */
 import { createAdaptorServer } from '@hono/node-server'
 import type { Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { type AppOptions, createApp } from './app.js'
 import type { Config } from './config.js'
@@ -96,7 +97,13 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     publicUrl: config.http.host,
     accessLog: !config.log.accesslog.disabled,
   })
-  const server = createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false }) as Server
+  const tls = config.http.tls
+  const server = (tls.certificate && tls.key
+    ? createAdaptorServer({
+        fetch: app.fetch, autoCleanupIncoming: false, createServer: createHttpsServer,
+        serverOptions: { cert: readFileSync(tls.certificate), key: readFileSync(tls.key) },
+      })
+    : createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false })) as Server
   // A blob upload of tens of GiB takes as long as it takes: no whole-request deadline.
   server.requestTimeout = 0
   server.headersTimeout = 60_000
@@ -111,7 +118,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     })
   })
   const bound = (server.address() as AddressInfo).port
-  const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`
+  const url = `${tls.certificate ? 'https' : 'http'}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`
 
   const purging = config.storage.maintenance.uploadpurging
   const purge = async () => {
