@@ -61,3 +61,13 @@ export async function keysGenerate(args: string[]): Promise<number> {
   console.error(`${key.alg} key, kid ${key.kid}; base64 for JWT_KEY_B64: base64 -w0 < the file`)
   return 0
 }
+
+/** Option names whose values are secrets: shown as "***" by `config check`. */
+const SECRET_KEYS = new Set(['secretkey', 'accesskey', 'signingkeyb64', 'certificateb64'])
+
+/** The effective configuration with secrets masked, for `enlil config check`. */
+export function maskSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(maskSecrets)
+  if (typeof value !== 'object' || value === null) return value
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEYS.has(k) && v ? '***' : maskSecrets(v)]))
+}

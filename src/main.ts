@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './log.js'
 import { serve } from './server.js'
-import { keysGenerate, usersAdd } from './cli.js'
+import { keysGenerate, maskSecrets, usersAdd } from './cli.js'
 
 const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml]
+       enlil config check [CONFIG.yml]          (validates; prints the effective settings, secrets masked)
        enlil users add NAME --file HTPASSWD     (password from stdin, or asked for)
        enlil keys generate [--type ec|rsa|ed25519] > token.pem
        enlil --version
@@ -25,6 +26,18 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'users' && rest[0] === 'add') return usersAdd(rest.slice(1))
   if (command === 'keys' && rest[0] === 'generate') return keysGenerate(rest.slice(1))
+  if (command === 'config' && rest[0] === 'check') {
+    const file = rest.slice(1).find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
+    try {
+      console.log(JSON.stringify(maskSecrets(loadConfig(process.env, file)), null, 2))
+      console.error(`enlil: configuration ${file ? `in ${file} ` : ''}is valid`)
+      return 0
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      for (const problem of err.problems) console.error(`enlil: config: ${problem}`)
+      return 1
+    }
+  }
   if (command !== 'serve') {
     console.error(command && command !== 'help' && command !== '--help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE)
     return command && command !== 'help' && command !== '--help' ? 2 : 0

@@ -39,3 +39,26 @@ describe('enlil keys generate', () => {
     expect(result.stderr).toContain(key.kid)
   })
 })
+
+describe('enlil config check', () => {
+  it('prints the effective settings with secrets masked', () => {
+    const result = spawnSync(process.execPath, [join(ROOT, 'dist/main.js'), 'config', 'check'], {
+      env: { ...process.env, REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_ACCESSKEY: 'AKIDEXAMPLE', REGISTRY_STORAGE_S3_SECRETKEY: 'very-secret' },
+      encoding: 'utf8', timeout: 20_000,
+    })
+    expect(result.status).toBe(0)
+    const config = JSON.parse(result.stdout) as { storage: { driver: string; s3: Record<string, unknown> }; http: { addr: string } }
+    expect(config.storage.driver).toBe('s3')
+    expect(config.storage.s3).toMatchObject({ bucket: 'b', accesskey: '***', secretkey: '***' })
+    expect(config.http.addr).toBe(':5000')
+    expect(result.stdout).not.toContain('very-secret')
+  })
+
+  it('exits 1 with one line per problem', () => {
+    const result = spawnSync(process.execPath, [join(ROOT, 'dist/main.js'), 'config', 'check'], {
+      env: { ...process.env, REGISTRY_STORAGE: 's3', REGISTRY_HTTP_ADDR: 'x' }, encoding: 'utf8', timeout: 20_000,
+    })
+    expect(result.status).toBe(1)
+    expect(result.stderr.trim().split('\n')).toHaveLength(2)
+  })
+})
