@@ -12,11 +12,19 @@ export interface Grant {
   access: Access[]
 }
 
+export interface AuthRequest {
+  authorization?: string
+  /** The client's address, for the login throttle and `ip` ACL matches. */
+  source: string
+  /** The registry's public base URL, for challenges (computed only when one is sent). */
+  baseUrl: () => string
+}
+
 export interface Authorizer {
   readonly mode: string
   /**
    * Resolves to what the request may do; throws RegistryError UNAUTHORIZED (with the challenge in
    * its headers) or DENIED.
    */
-  authorize(request: { authorization?: string; source: string; baseUrl: string }, wanted: Access[]): Promise<Grant>
+  authorize(request: AuthRequest, wanted: Access[]): Promise<Grant>
 }

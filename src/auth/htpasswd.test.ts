@@ -31,13 +31,13 @@ describe('htpasswd authorizer', () => {
     writeFileSync(file, `alice:${bcrypt.hashSync('pw', 4)}\n`)
     const auth = createHtpasswdAuthorizer({ realm: 'r', path: file })
     const wanted = accessFor('GET', '/v2/a/b/manifests/latest', new URLSearchParams())
-    expect(await auth.authorize({ authorization: basic('alice', 'pw'), source: '' }, wanted)).toEqual({ subject: 'alice', access: wanted })
-    await expect(auth.authorize({ authorization: basic('alice', 'nope'), source: '' }, wanted)).rejects.toBeInstanceOf(RegistryError)
-    await expect(auth.authorize({ authorization: 'Bearer abc', source: '' }, wanted)).rejects.toMatchObject({ code: 'UNAUTHORIZED', response: { headers: { 'WWW-Authenticate': 'Basic realm="r"' } } })
+    expect(await auth.authorize({ authorization: basic('alice', 'pw'), source: '', baseUrl: () => 'http://localhost' }, wanted)).toEqual({ subject: 'alice', access: wanted })
+    await expect(auth.authorize({ authorization: basic('alice', 'nope'), source: '', baseUrl: () => 'http://localhost' }, wanted)).rejects.toBeInstanceOf(RegistryError)
+    await expect(auth.authorize({ authorization: 'Bearer abc', source: '', baseUrl: () => 'http://localhost' }, wanted)).rejects.toMatchObject({ code: 'UNAUTHORIZED', response: { headers: { 'WWW-Authenticate': 'Basic realm="r"' } } })
     // Removing the user takes effect within a second, cached or not.
     writeFileSync(file, `bob:${bcrypt.hashSync('pw', 4)}\n# changed\n`)
     await new Promise((r) => setTimeout(r, 1100))
-    await expect(auth.authorize({ authorization: basic('alice', 'pw'), source: '' }, wanted)).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
+    await expect(auth.authorize({ authorization: basic('alice', 'pw'), source: '', baseUrl: () => 'http://localhost' }, wanted)).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
   })
 })
 

@@ -36,7 +36,7 @@ export function createTokenAuthorizer(options: TokenAuthorizerOptions): Authoriz
     async authorize(request, wanted: Access[]): Promise<Grant> {
       const header = request.authorization
       if (!header?.toLowerCase().startsWith('bearer ')) {
-        throw new RegistryError('UNAUTHORIZED', 'authentication required: get a token from the realm in WWW-Authenticate', undefined, { headers: challenge(request.baseUrl, wanted) })
+        throw new RegistryError('UNAUTHORIZED', 'authentication required: get a token from the realm in WWW-Authenticate', undefined, { headers: challenge(request.baseUrl(), wanted) })
       }
       const key = createHash('sha256').update(header).digest('base64')
       let token = verified.get(key)
@@ -44,7 +44,7 @@ export function createTokenAuthorizer(options: TokenAuthorizerOptions): Authoriz
         try {
           token = await options.verify(header.slice(7).trim())
         } catch (err) {
-          throw new RegistryError('UNAUTHORIZED', `invalid token: ${(err as Error).message}`, undefined, { headers: challenge(request.baseUrl, wanted, 'invalid_token') })
+          throw new RegistryError('UNAUTHORIZED', `invalid token: ${(err as Error).message}`, undefined, { headers: challenge(request.baseUrl(), wanted, 'invalid_token') })
         }
         if (verified.size >= CACHE_MAX) verified.clear()
         verified.set(key, token)
@@ -54,7 +54,7 @@ export function createTokenAuthorizer(options: TokenAuthorizerOptions): Authoriz
         g.type === w.type && g.name === w.name && (g.actions.includes(action) || g.actions.includes('*')))))
       if (missing.length > 0) {
         throw new RegistryError('UNAUTHORIZED', `the token does not grant ${missing.map(formatScope).join(' ')}`, undefined, {
-          headers: challenge(request.baseUrl, wanted, 'insufficient_scope'),
+          headers: challenge(request.baseUrl(), wanted, 'insufficient_scope'),
         })
       }
       return { subject: token.subject, access: wanted }

@@ -10,8 +10,10 @@ export function authenticate(authorizer: Authorizer, publicUrl?: string): Middle
     const url = new URL(c.req.url)
     const wanted = accessFor(c.req.method, url.pathname, url.searchParams)
     const source = c.req.header('x-forwarded-for')?.split(',')[0]?.trim() || c.env?.incoming?.socket?.remoteAddress || ''
-    const base = baseUrl(publicUrl, c.req.url, c.req.raw.headers)
-    const grant = await authorizer.authorize({ authorization: c.req.header('authorization'), source, baseUrl: base }, wanted)
+    const grant = await authorizer.authorize({
+      authorization: c.req.header('authorization'), source,
+      baseUrl: () => baseUrl(publicUrl, c.req.url, c.req.raw.headers),
+    }, wanted)
     c.set('subject', grant.subject)
     await next()
   }
