@@ -38,6 +38,8 @@ export const configSchema = z.strictObject({
     host: z.url({ protocol: /^https?$/ }).optional(),
     /** Time allowed for in-flight requests to finish after SIGTERM. */
     draintimeout: duration.default(60_000),
+    /** Processes sharing the port (node:cluster); 1 serves in this process. */
+    workers: z.coerce.number().int('expected a whole number of processes').min(1).max(64).default(1),
     /** Serve HTTPS directly (a bare server with no proxy in front): PEM files. */
     tls: z.strictObject({
       certificate: z.string().min(1).optional(),
@@ -154,6 +156,7 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_HTTP_ADDR: 'http.addr',
   REGISTRY_HTTP_HOST: 'http.host',
   REGISTRY_HTTP_DRAINTIMEOUT: 'http.draintimeout',
+  ENLIL_WORKERS: 'http.workers',
   REGISTRY_HTTP_TLS_CERTIFICATE: 'http.tls.certificate',
   REGISTRY_HTTP_TLS_KEY: 'http.tls.key',
   REGISTRY_LOG_LEVEL: 'log.level',

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /** @module Entry: `enlil serve [config.yml]`. Reads process.env once, here. */
 import './threadpool.js'
+import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './log.js'
 import { serve } from './server.js'
 import { keysGenerate, maskSecrets, usersAdd } from './cli.js'
 
-const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml]
+const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml] [--workers N]
        enlil config check [CONFIG.yml]          (validates; prints the effective settings, secrets masked)
        enlil users add NAME --file HTPASSWD     (password from stdin, or asked for)
        enlil keys generate [--type ec|rsa|ed25519] > token.pem
@@ -48,6 +49,9 @@ async function main(argv: string[]): Promise<number> {
     const arg = rest[i]!
     if (arg === '--config') file = rest[++i]
     else if (arg.startsWith('--config=')) file = arg.slice('--config='.length)
+    // Through the environment, so that forked workers see it as the primary does.
+    else if (arg === '--workers') process.env.ENLIL_WORKERS = rest[++i] ?? ''
+    else if (arg.startsWith('--workers=')) process.env.ENLIL_WORKERS = arg.slice('--workers='.length)
     else if (!arg.startsWith('-')) file = arg
     else {
       console.error(`unknown option "${arg}"\n\n${USAGE}`)
@@ -67,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const log = createLogger(config.log.level)
+  if (config.http.workers > 1 && cluster.isPrimary) return runWorkers(config.http.workers, config.http.draintimeout, log)
   let running
   try {
     running = await serve(config, log)
@@ -94,6 +99,37 @@ async function main(argv: string[]): Promise<number> {
       log.info('stopped')
       process.exit(0)
     }, () => process.exit(1))
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  return -1
+}
+
+/**
+ * The primary of `--workers N`: N processes share the port (node:cluster); nothing they need is
+ * in memory, so any of them takes any request. A worker that dies is replaced; SIGTERM drains all.
+ */
+function runWorkers(count: number, drainMs: number, log: ReturnType<typeof createLogger>): number {
+  let stopping = false
+  for (let i = 0; i < count; i++) cluster.fork()
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        log.info('stopped')
+        process.exit(0)
+      }
+      return
+    }
+    log.warn('worker exited; starting another', { pid: worker.process.pid, code, signal })
+    cluster.fork()
+  })
+  log.info('started workers', { workers: count })
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info('stopping workers', { signal })
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+    setTimeout(() => process.exit(1), drainMs + 5_000).unref()
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))

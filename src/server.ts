@@ -1,5 +1,6 @@
 /** @module serve(): builds the registry from a config and listens; drains in-flight requests on stop. */
 import { createAdaptorServer } from '@hono/node-server'
+import cluster from 'node:cluster'
 import type { Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -130,8 +131,10 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     }
   }
   // First pass soon after start (a restart is when abandoned sessions pile up), then on the interval.
-  const first = purging.enabled ? setTimeout(purge, Math.min(60_000, purging.interval)) : undefined
-  const timer = purging.enabled ? setInterval(purge, purging.interval) : undefined
+  // With --workers, one of them purges: the work is shared state, doing it N times gains nothing.
+  const purges = purging.enabled && (cluster.worker === undefined || cluster.worker.id === 1)
+  const first = purges ? setTimeout(purge, Math.min(60_000, purging.interval)) : undefined
+  const timer = purges ? setInterval(purge, purging.interval) : undefined
   first?.unref()
   timer?.unref()
 
