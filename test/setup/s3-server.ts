@@ -62,10 +62,11 @@ async function start(): Promise<() => Promise<void>> {
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    await run('bash', [SCRIPT, 'start', dir, String(s3Port), String(monPort), access, secret], {
+    const { stderr } = await run('bash', [SCRIPT, 'start', dir, String(s3Port), String(monPort), access, secret], {
       timeout: 150_000,
       env: { ...process.env, RGW_WATCH_PID: String(process.pid), RGW_DNS_NAME: DNS_NAME },
     })
+    if (stderr.trim()) console.warn(stderr.trim()) // a low-disk warning
   } catch (err) {
     const { stderr } = err as { stderr?: string }
     await stop()
