@@ -37,8 +37,9 @@ async function freeRange(): Promise<number> {
   throw new Error('no free port range for the Ceph monitor')
 }
 
-/** Does a test file use the S3 server? Every one that does imports test/support/s3.ts. */
+/** Does a test file use the S3 server? Every one that does imports test/support/s3.ts, or is an end-to-end suite (test/e2e/: every cell of its matrix has an S3 store). */
 function usesS3(file: string): boolean {
+  if (/[\\/]test[\\/]e2e[\\/]/.test(file)) return true
   try {
     return /support\/s3(\.js)?['"]/.test(readFileSync(file, 'utf8'))
   } catch {
