@@ -2,6 +2,7 @@
  * @module Configuration: one zod schema; defaults ← YAML/JSON file ← environment.
  * distribution's environment names are accepted, mapped by an explicit table (not reflection).
  */
+import { availableParallelism } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
@@ -38,8 +39,10 @@ export const configSchema = z.strictObject({
     host: z.url({ protocol: /^https?$/ }).optional(),
     /** Time allowed for in-flight requests to finish after SIGTERM. */
     draintimeout: duration.default(60_000),
-    /** Processes sharing the port (node:cluster); 1 serves in this process. */
-    workers: z.coerce.number().int('expected a whole number of processes').min(1).max(64).default(1),
+    /** Processes sharing the port (node:cluster): `auto` is one per core; 1 serves in this process. */
+    workers: z.union([z.literal('auto'), z.coerce.number().int('expected a whole number of processes, or auto').min(1).max(64)])
+      .prefault('auto')
+      .transform((n) => (n === 'auto' ? Math.min(availableParallelism(), 64) : n)),
     /** Serve HTTPS directly (a bare server with no proxy in front): PEM files. */
     tls: z.strictObject({
       certificate: z.string().min(1).optional(),

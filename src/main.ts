@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /** @module Entry: `enlil serve [config.yml]`. Reads process.env once, here. */
 import './threadpool.js'
-import cluster from 'node:cluster'
+import cluster, { type Worker } from 'node:cluster'
+import { generateKeyPairSync } from 'node:crypto'
+import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { ConfigError, loadConfig } from './config.js'
-import { createLogger } from './log.js'
+import { type Config, ConfigError, loadConfig } from './config.js'
+import { createLogger, type Logger } from './log.js'
 import { serve } from './server.js'
 import { keysGenerate, maskSecrets, usersAdd } from './cli.js'
 
@@ -71,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const log = createLogger(config.log.level)
-  if (config.http.workers > 1 && cluster.isPrimary) return runWorkers(config.http.workers, config.http.draintimeout, log)
+  if (config.http.workers > 1 && cluster.isPrimary) return runWorkers(config, file, log)
   let running
   try {
     running = await serve(config, log)
@@ -102,16 +104,35 @@ async function main(argv: string[]): Promise<number> {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // SIGHUP's default is to exit: a single process stays up instead, and says what reload needs.
+  if (cluster.isPrimary) process.on('SIGHUP', () => log.warn('SIGHUP ignored: reloading needs 2 or more workers (http.workers); restart enlil to apply changes'))
   return -1
 }
 
 /**
- * The primary of `--workers N`: N processes share the port (node:cluster); nothing they need is
- * in memory, so any of them takes any request. A worker that dies is replaced; SIGTERM drains all.
+ * Token mode with enlil as the issuer and no key configured: one key for all workers (each would
+ * otherwise generate its own, and refuse the tokens of the others). It lives as long as the primary.
  */
-function runWorkers(count: number, drainMs: number, log: ReturnType<typeof createLogger>): number {
+function shareGeneratedSigningKey(config: Config, log: Logger): void {
+  const token = config.auth.mode === 'token' ? config.auth.token : undefined
+  if (!token || token.signingkey || token.signingkeyb64 || token.rootcertbundle || token.jwks) return
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  process.env.JWT_KEY_B64 = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string).toString('base64')
+  log.warn('no token signing key configured (auth.token.signingkey or JWT_KEY_B64): generated one for the workers; tokens end with this process and other instances cannot verify them')
+}
+
+/**
+ * The primary of `--workers N`: N processes share the port (node:cluster); nothing they need is
+ * in memory, so any of them takes any request. A worker that dies is replaced; SIGTERM drains all;
+ * SIGHUP replaces the workers one at a time (each new one listening before an old one drains), so
+ * a changed config file or a new build takes effect without refusing a request.
+ */
+function runWorkers(config: Config, file: string | undefined, log: Logger): number {
   let stopping = false
-  for (let i = 0; i < count; i++) cluster.fork()
+  let reloading = false
+  const retiring = new Set<number>()
+  shareGeneratedSigningKey(config, log)
+  for (let i = 0; i < config.http.workers; i++) cluster.fork()
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
@@ -120,19 +141,47 @@ function runWorkers(count: number, drainMs: number, log: ReturnType<typeof creat
       }
       return
     }
+    if (retiring.delete(worker.id)) return
     log.warn('worker exited; starting another', { pid: worker.process.pid, code, signal })
     cluster.fork()
   })
-  log.info('started workers', { workers: count })
+  log.info('started workers', { workers: config.http.workers })
   const stop = (signal: string) => {
     if (stopping) return
     stopping = true
     log.info('stopping workers', { signal })
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
-    setTimeout(() => process.exit(1), drainMs + 5_000).unref()
+    setTimeout(() => process.exit(1), config.http.draintimeout + 5_000).unref()
+  }
+  const reload = async () => {
+    if (stopping || reloading) return
+    try {
+      loadConfig(process.env, file) // a broken file keeps the running workers
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : [(err as Error).message]
+      log.error('reload refused: the configuration is invalid; the workers keep running', { problems })
+      return
+    }
+    reloading = true
+    const old = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+    log.info('reloading workers one at a time', { workers: old.length })
+    for (const worker of old) {
+      if (stopping) break
+      const fresh = cluster.fork()
+      const started = await Promise.race([once(fresh, 'listening').then(() => true), once(fresh, 'exit').then(() => false)])
+      if (!started) {
+        log.error('reload stopped: a new worker did not start; the old ones keep serving')
+        break
+      }
+      retiring.add(worker.id)
+      worker.process.kill('SIGTERM') // it drains its requests, then exits
+    }
+    reloading = false
+    log.info('reload done')
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => void reload())
   return -1
 }
 
