@@ -1,6 +1,8 @@
 /** @module Filesystem driver: a folder laid out like distribution's, atomic writes by rename. */
+import * as fsCallbacks from 'node:fs'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, rm, rmdir, unlink } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
@@ -9,6 +11,14 @@ import { type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, typ
 
 /** Bigger reads than Node's 64 KiB default: fewer syscalls and event-loop turns per pulled MiB. */
 const READ_CHUNK = 512 * 1024
+
+// The small-file operations of every manifest, tag and link request use fs's callback API: the
+// promise API builds a FileHandle and its abort plumbing per call, which cost about a fifth of
+// the CPU of a manifest GET in profiles.
+const readFile = promisify(fsCallbacks.readFile)
+const writeFile = promisify(fsCallbacks.writeFile)
+const stat = promisify(fsCallbacks.stat)
+const rename = promisify(fsCallbacks.rename)
 const WRITE_CHUNK = 1024 * 1024
 
 export function createFilesystemDriver(rootDirectory: string): StorageDriver {
