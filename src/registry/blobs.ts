@@ -40,14 +40,14 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
   async function size(digest: Digest): Promise<number | undefined> {
     const cached = sizes.get(digest.value)
     if (cached !== undefined) return cached
-    const info = await driver.stat(paths.blobData(digest))
+    const info = await driver.stat(paths.blobData(digest), 'file')
     if (!info || info.isDirectory) return undefined
     sizes.set(digest.value, info.size)
     return info.size
   }
 
   async function isLinked(repo: string, digest: Digest): Promise<boolean> {
-    return (await driver.stat(paths.layerLink(repo, digest))) !== undefined
+    return (await driver.stat(paths.layerLink(repo, digest), 'file')) !== undefined
   }
 
   return {

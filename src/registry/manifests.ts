@@ -49,7 +49,7 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
   }
 
   async function hasRevision(repo: string, digest: Digest): Promise<boolean> {
-    return (await driver.stat(paths.revisionLink(repo, digest))) !== undefined
+    return (await driver.stat(paths.revisionLink(repo, digest), 'file')) !== undefined
   }
 
   async function load(digest: Digest): Promise<StoredManifest | undefined> {
@@ -95,7 +95,7 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
       }
 
       const target = paths.blobData(digest)
-      if (!(await driver.stat(target))) await driver.putContent(target, bytes)
+      if (!(await driver.stat(target, 'file'))) await driver.putContent(target, bytes)
       // Order keeps every link pointing at stored bytes, whatever moment a crash picks.
       const writes: Promise<void>[] = [driver.putOnce(paths.revisionLink(repo, digest), digest.value)]
       if (parsed.subject) {

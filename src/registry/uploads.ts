@@ -97,13 +97,13 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
   /** Puts verified bytes at their content address (or drops them when already there) and links them. */
   async function place(repo: string, dataPath: string, digest: Digest, size: number, uploadDir: string): Promise<BlobInfo> {
     const target = paths.blobData(digest)
-    const existing = await driver.stat(target)
+    const existing = await driver.stat(target, 'file')
     if (!existing) {
       if (size === 0 && (await driver.appendedSize(dataPath)) === undefined) await driver.putContent(target, new Uint8Array())
       else await driver.move(dataPath, target)
     }
-    await blobs.link(repo, digest)
-    await driver.delete(uploadDir)
+    // The bytes are at their address: linking and clearing the session don't depend on each other.
+    await Promise.all([blobs.link(repo, digest), driver.delete(uploadDir)])
     return { digest, size }
   }
 
@@ -117,7 +117,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
     async get(repo, id) {
       if (!SESSION_ID.test(id)) throw unknownUpload(id)
       const [marker, size] = await Promise.all([
-        driver.stat(paths.uploadStartedAt(repo, id)),
+        driver.stat(paths.uploadStartedAt(repo, id), 'file'),
         driver.appendedSize(paths.uploadData(repo, id)),
       ])
       if (!marker) throw unknownUpload(id)

@@ -45,6 +45,8 @@ export function describeStorageDriver(name: string, makeDriver: () => StorageDri
       const info = await d.stat(`${base}/a/link`)
       expect(info).toMatchObject({ size: 10, isDirectory: false })
       expect((await d.stat(`${base}/a`))?.isDirectory).toBe(true)
+      expect(await d.stat(`${base}/a/missing`, 'file')).toBeUndefined()
+      expect(await d.stat(`${base}/a/link`, 'file')).toMatchObject({ size: 10, isDirectory: false })
       await d.putContent(`${base}/a/link`, 'sha256:defg')
       expect((await d.getContent(`${base}/a/link`))?.toString()).toBe('sha256:defg')
       await d.putOnce(`${base}/b/link`, 'once')

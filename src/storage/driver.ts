@@ -41,8 +41,11 @@ export class StorageUnavailableError extends Error {
 
 export interface StorageDriver {
   readonly name: string
-  /** undefined when nothing is at the path. */
-  stat(path: string): Promise<FileInfo | undefined>
+  /**
+   * undefined when nothing is at the path. `kind: 'file'` asks about a file only: a folder there
+   * may be reported as missing, which saves the S3 driver its folder listing (one request, not two).
+   */
+  stat(path: string, kind?: 'file'): Promise<FileInfo | undefined>
   /** Opens the bytes (or a range of them); throws PathNotFoundError. */
   reader(path: string, range?: ByteRange): Promise<Readable>
   /** Writes a whole object atomically: readers see all of it or nothing. Resolves to the bytes written. */

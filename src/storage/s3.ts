@@ -247,9 +247,10 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
   return {
     name: 's3',
 
-    async stat(path) {
+    async stat(path, kind) {
       const object = await head(path)
       if (object) return { size: object.size, modifiedAt: object.modifiedAt, isDirectory: false } satisfies FileInfo
+      if (kind === 'file') return undefined
       const res = await call('ListObjectsV2', path, () => client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${key(path)}/`, MaxKeys: 1 })))
       return (res?.KeyCount ?? 0) > 0 ? { size: 0, modifiedAt: new Date(0), isDirectory: true } : undefined
     },
@@ -383,8 +384,9 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     },
 
     async delete(path) {
-      const keys = await listAll(path)
-      await abortAppends([...keys.filter((k) => k.endsWith('.state')), key(statePath(path))])
+      // The path as an appendable object and as a folder, looked at together (one round trip less).
+      const [keys] = await Promise.all([listAll(path), abortAppends([key(statePath(path))])])
+      await abortAppends(keys.filter((k) => k.endsWith('.state')))
       await deleteKeys([key(path), key(statePath(path)), key(tailPath(path)), ...keys])
     },
 
