@@ -63,7 +63,7 @@ export async function keysGenerate(args: string[]): Promise<number> {
 }
 
 /** Option names whose values are secrets: shown as "***" by `config check`. */
-const SECRET_KEYS = new Set(['secretkey', 'accesskey', 'signingkeyb64', 'certificateb64'])
+const SECRET_KEYS = new Set(['secretkey', 'accesskey', 'signingkeyb64', 'certificateb64', 'usersb64'])
 
 /** The effective configuration with secrets masked, for `enlil config check`. */
 export function maskSecrets(value: unknown): unknown {
