@@ -8,7 +8,8 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { aclSchema } from './auth/acl.js'
 
-const duration = z.union([z.number().nonnegative(), z.string()], { error: 'expected a duration such as 30s, 10m or 168h' }).transform((v, ctx) => {
+/** A duration: "90s", "30m", "168h", "1h30m", or milliseconds; parsed to milliseconds. */
+export const duration = z.union([z.number().nonnegative(), z.string()], { error: 'expected a duration such as 30s, 10m or 168h' }).transform((v, ctx) => {
   const ms = parseDuration(v)
   if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (examples: 90s, 30m, 168h, 1h30m)` })
@@ -17,7 +18,8 @@ const duration = z.union([z.number().nonnegative(), z.string()], { error: 'expec
   return ms
 })
 
-const size = z.union([z.number().int().positive(), z.string()], { error: 'expected a size such as 4MiB or a number of bytes' }).transform((v, ctx) => {
+/** A size: "4MiB", "512KiB", or bytes; parsed to bytes. */
+export const size = z.union([z.number().int().positive(), z.string()], { error: 'expected a size such as 4MiB or a number of bytes' }).transform((v, ctx) => {
   const bytes = parseSize(v)
   if (bytes === undefined) {
     ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (examples: 4194304, 4MiB, 512KiB)` })
@@ -30,101 +32,93 @@ const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'expected host:port or :port, e.g. ":5000" or "127.0.0.1:5000"')
 
+/**
+ * How an option is documented (README's table, rendered by config-doc.ts): `description` is the
+ * meaning; `defaultText` replaces a default that is computed or absent; `envText` adds to the
+ * environment names the tables below give.
+ */
+export type OptionDoc = { description: string; defaultText?: string; envText?: string }
+const doc = (description: string, more: Omit<OptionDoc, 'description'> = {}): OptionDoc => ({ description, ...more })
+
 export const configSchema = z.strictObject({
-  /** distribution's config files start with `version: 0.1`; accepted and ignored. */
-  version: z.union([z.string(), z.number()]).optional(),
+  version: z.union([z.string(), z.number()]).optional().meta(doc('accepted and ignored: distribution\'s files start with `version: 0.1`')),
   http: z.strictObject({
-    addr: address.default(':5000'),
-    /** Public base URL used in Location headers (e.g. https://registry.example.com); else taken from the request. */
-    host: z.url({ protocol: /^https?$/ }).optional(),
-    /** Time allowed for in-flight requests to finish after SIGTERM. */
-    draintimeout: duration.default(60_000),
-    /** Processes sharing the port (node:cluster): `auto` is one per core; 1 serves in this process. */
+    addr: address.default(':5000').meta(doc('where to listen (`host:port` or `:port`)')),
+    host: z.url({ protocol: /^https?$/ }).optional().meta(doc('public base URL for `Location` headers, e.g. `https://registry.example.com`; without it, the request\'s `Host` (and `X-Forwarded-Proto`/`X-Forwarded-Host`)', { defaultText: 'from the request' })),
+    draintimeout: duration.default(60_000).meta(doc('on SIGTERM/SIGINT: stop accepting, let in-flight requests finish this long, then close')),
     workers: z.union([z.literal('auto'), z.coerce.number().int('expected a whole number of processes, or auto').min(1).max(64)])
       .prefault('auto')
-      .transform((n) => (n === 'auto' ? Math.min(availableParallelism(), 64) : n)),
-    /** Serve HTTPS directly (a bare server with no proxy in front): PEM files. */
+      .transform((n) => (n === 'auto' ? Math.min(availableParallelism(), 64) : n))
+      .meta(doc('processes sharing the port (node:cluster): `auto` is one per core, `1` serves in one process; a worker that dies is replaced; `kill -HUP <primary>` replaces the workers one at a time (a changed config file or a new build, with no refused request; an invalid config is refused and the workers keep running). In token mode without a configured key, the primary generates one for all workers', { envText: 'or `--workers N`', defaultText: '`auto`' })),
     tls: z.strictObject({
-      certificate: z.string().min(1).optional(),
-      key: z.string().min(1).optional(),
+      certificate: z.string().min(1).optional().meta(doc('PEM certificate (chain) file: with `key`, enlil serves HTTPS itself (a bare server without a proxy)')),
+      key: z.string().min(1).optional().meta(doc('PEM private key file of that certificate')),
     }).prefault({}),
   }).prefault({}),
   log: z.strictObject({
-    level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-    accesslog: z.strictObject({ disabled: bool.default(false) }).prefault({}),
+    level: z.enum(['debug', 'info', 'warn', 'error']).default('info').meta(doc('`debug`, `info`, `warn`, `error`; JSON lines on stdout')),
+    accesslog: z.strictObject({
+      disabled: bool.default(false).meta(doc('`true` turns off the line per request (method, path, status, ms, request id)')),
+    }).prefault({}),
   }).prefault({}),
   storage: z.strictObject({
-    driver: z.enum(['filesystem', 's3']).default('filesystem'),
-    filesystem: z.strictObject({ rootdirectory: z.string().min(1).default('./data') }).prefault({}),
-    s3: z.strictObject({
-      bucket: z.string().min(1).optional(),
-      accesskey: z.string().optional(),
-      secretkey: z.string().optional(),
-      /** Tigris: `auto`. */
-      region: z.string().min(1).default('us-east-1'),
-      /** e.g. https://t3.storage.dev (Tigris) or http://127.0.0.1:9000 (MinIO); AWS when absent. */
-      regionendpoint: z.string().regex(/^(https?:\/\/)?[^\s/]+(\/.*)?$/, 'expected a URL such as https://t3.storage.dev').optional(),
-      forcepathstyle: bool.default(false),
-      /** Only used to build the endpoint scheme when regionendpoint has none (distribution's option). */
-      secure: bool.default(true),
-      /** SigV4 is the only signature enlil speaks; `false` is refused. */
-      v4auth: bool.default(true),
-      /** Multipart part size (distribution's chunksize); at least 5 MiB. */
-      chunksize: size.default(10 * 1024 * 1024),
-      rootdirectory: z.string().default(''),
-      encrypt: bool.default(false),
+    driver: z.enum(['filesystem', 's3']).default('filesystem').meta(doc('`filesystem` or `s3` (a config file with a `storage.s3` section and no `filesystem` one means `s3`, as in distribution)')),
+    filesystem: z.strictObject({
+      rootdirectory: z.string().min(1).default('./data').meta(doc('the folder; distribution\'s layout under `docker/registry/v2`')),
     }).prefault({}),
-    /** Blob GETs on S3 answer 307 to a presigned URL unless disabled (distribution's storage.redirect.disable). */
-    redirect: z.strictObject({ disable: bool.default(false) }).prefault({}),
-    delete: z.strictObject({ enabled: bool.default(true) }).prefault({}),
+    s3: z.strictObject({
+      bucket: z.string().min(1).optional().meta(doc('required with `s3`')),
+      accesskey: z.string().optional().meta(doc('never logged', { defaultText: 'SDK\'s default chain' })),
+      secretkey: z.string().optional().meta(doc('never logged', { defaultText: 'SDK\'s default chain' })),
+      region: z.string().min(1).default('us-east-1').meta(doc('`auto` on Tigris')),
+      regionendpoint: z.string().regex(/^(https?:\/\/)?[^\s/]+(\/.*)?$/, 'expected a URL such as https://t3.storage.dev').optional().meta(doc('e.g. `https://t3.storage.dev` (Tigris), `http://127.0.0.1:9000` (MinIO)', { defaultText: 'AWS' })),
+      forcepathstyle: bool.default(false).meta(doc('path-style URLs (MinIO, RGW); Tigris wants virtual-hosted (the default)')),
+      secure: bool.default(true).meta(doc('scheme for a `regionendpoint` given without one')),
+      v4auth: bool.default(true).meta(doc('accepted for compatibility; `false` is refused (SigV4 only)')),
+      chunksize: size.default(10 * 1024 * 1024).meta(doc('multipart part size, at least 5 MiB; memory per upload is about 3 parts')),
+      rootdirectory: z.string().default('').meta(doc('key prefix, as in distribution', { defaultText: '(bucket root)' })),
+      encrypt: bool.default(false).meta(doc('server-side encryption (AES256) of every object')),
+    }).prefault({}),
+    redirect: z.strictObject({
+      disable: bool.default(false).meta(doc('on S3, blob GETs answer 307 to a presigned URL (bytes come from the store, not through enlil); `true`: enlil streams them, with Range')),
+    }).prefault({}),
+    delete: z.strictObject({
+      enabled: bool.default(true).meta(doc('`false`: DELETE of blobs and manifests answers 405 `UNSUPPORTED`')),
+    }).prefault({}),
     maintenance: z.strictObject({
       uploadpurging: z.strictObject({
-        enabled: bool.default(true),
-        /** Sessions older than this are deleted. */
-        age: duration.default(168 * 3600_000),
-        interval: duration.default(24 * 3600_000),
+        enabled: bool.default(true).meta(doc('delete abandoned upload sessions')),
+        age: duration.default(168 * 3600_000).meta(doc('... older than this')),
+        interval: duration.default(24 * 3600_000).meta(doc('... checked this often')),
       }).prefault({}),
     }).prefault({}),
   }).prefault({}),
   auth: z.strictObject({
-    /** none (the default, with a warning), or htpasswd; a file with an `auth.htpasswd` section means htpasswd. */
-    mode: z.enum(['none', 'htpasswd', 'token']).optional(),
+    mode: z.enum(['none', 'htpasswd', 'token']).optional().meta(doc('`none`, `htpasswd` or `token` (a file with an `auth.htpasswd` or `auth.token` section means that mode, as in distribution)', { defaultText: '`none`' })),
     htpasswd: z.strictObject({
-      realm: z.string().min(1).default('enlil'),
-      path: z.string().min(1).optional(),
+      realm: z.string().min(1).default('enlil').meta(doc('the realm of the `Basic` challenge')),
+      path: z.string().min(1).optional().meta(doc('an htpasswd file of bcrypt hashes (`htpasswd -B`); changes take effect within a second')),
     }).optional(),
-    /** enlil issues Docker-spec bearer tokens itself at /auth/token. */
     token: z.strictObject({
-      /** The token endpoint clients are sent to; by default enlil's own /auth/token on the request's host. */
-      realm: z.url({ protocol: /^https?$/ }).optional(),
-      /** Where enlil serves its token endpoint. */
-      path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*[A-Za-z0-9._~-]$/, 'expected an absolute path such as /auth/token').refine((p) => !p.startsWith('/v2'), 'must not be under /v2').default('/auth/token'),
-      service: z.string().min(1).default('enlil'),
-      issuer: z.string().min(1).default('enlil'),
-      expiration: duration.default(5 * 60_000),
-      /** PEM private key (EC P-256, RSA or Ed25519); without it a key is generated at every start. */
-      signingkey: z.string().min(1).optional(),
-      /** The same, base64-encoded (JWT_KEY_B64), for platforms that pass secrets as variables. */
-      signingkeyb64: z.string().min(1).optional(),
-      /** PEM certificate of the signing key: sent as x5c in every token, so distribution can verify them too. */
-      certificate: z.string().min(1).optional(),
-      /** The same, base64-encoded (JWT_CERT_B64). */
-      certificateb64: z.string().min(1).optional(),
-      /** htpasswd file (or docker_auth users YAML) of the accounts that can get tokens. */
-      users: z.string().min(1).optional(),
-      /** Accounts are S3 key pairs that may read the storage bucket (user = access key ID, password = secret). */
-      s3keys: bool.default(false),
-      /** Trust an external issuer instead (distribution's option): PEM certificates of its signing keys. */
-      rootcertbundle: z.string().min(1).optional(),
-      /** Trust an external issuer's JWKS (URL or file). */
-      jwks: z.string().min(1).optional(),
+      realm: z.url({ protocol: /^https?$/ }).optional().meta(doc('where challenges send clients (set it behind a proxy that rewrites paths)', { defaultText: '`<this registry>/auth/token`' })),
+      path: z.string().regex(/^\/[A-Za-z0-9._~\/-]*[A-Za-z0-9._~-]$/, 'expected an absolute path such as /auth/token').refine((p) => !p.startsWith('/v2'), 'must not be under /v2').default('/auth/token').meta(doc('where enlil serves its token endpoint')),
+      service: z.string().min(1).default('enlil').meta(doc('the `service` of challenges and the `aud` of tokens')),
+      issuer: z.string().min(1).default('enlil').meta(doc('the `iss` of tokens')),
+      expiration: duration.default(5 * 60_000).meta(doc('lifetime of access tokens; refresh tokens (`offline_token`) last 30 days')),
+      signingkey: z.string().min(1).optional().meta(doc('PEM private key file (EC P-256 → ES256, RSA → RS256, Ed25519 → EdDSA); without one, a key is generated at start (tokens die with the process; several instances need a shared key)', { defaultText: 'generated' })),
+      signingkeyb64: z.string().min(1).optional().meta(doc('the same PEM, base64-encoded (for platforms that pass secrets as variables); never logged')),
+      certificate: z.string().min(1).optional().meta(doc('PEM certificate (chain) file of the signing key: tokens then carry `x5c`, so a distribution that trusts the CA verifies enlil\'s tokens too')),
+      certificateb64: z.string().min(1).optional().meta(doc('the same certificate, base64-encoded')),
+      users: z.string().min(1).optional().meta(doc('token mode: the accounts that can get tokens: an htpasswd file (bcrypt), or docker_auth\'s users YAML (`users: {alice: {password: <bcrypt>, labels: {group: [ops]}}}`), whose labels the ACL can match')),
+      usersb64: z.string().min(1).optional().meta(doc('the same accounts file\'s content, base64-encoded, for platforms that pass secrets as variables (`fly secrets set`); read once at start; never logged')),
+      s3keys: bool.default(false).meta(doc('token mode on the s3 store: accounts are S3 key pairs (user = access key ID, password = secret) that may read the bucket, checked against the endpoint and cached for 5 minutes')),
+      rootcertbundle: z.string().min(1).optional().meta(doc('trust an external issuer instead (with `realm`, `service`, `issuer`): PEM certificates of its signing keys')),
+      jwks: z.string().min(1).optional().meta(doc('trust an external issuer\'s JWKS (URL or file)')),
     }).optional(),
-    /** docker_auth-style rules, first match wins; without them every authenticated user may do everything. */
-    acl: aclSchema.optional(),
+    acl: aclSchema.optional().meta(doc('docker_auth-style rules, first match wins (see "htpasswd auth"); without them every authenticated user may do everything')),
   }).prefault({}),
   limits: z.strictObject({
-    /** Manifest bodies above this get 413. */
-    manifestsize: size.default(4 * 1024 * 1024),
+    manifestsize: size.default(4 * 1024 * 1024).meta(doc('larger manifest bodies get 413')),
   }).prefault({}),
 })
 
@@ -140,9 +134,10 @@ export const configSchema = z.strictObject({
       const token = config.auth.token
       const external = Boolean(token?.rootcertbundle || token?.jwks)
       if (token?.s3keys && config.storage.driver !== 's3') ctx.addIssue({ code: 'custom', path: ['auth', 'token', 's3keys'], message: 'needs the s3 store: the key pairs are checked against its bucket' })
-      if (!external && !token?.users && !token?.s3keys) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts; or trust an external issuer with rootcertbundle or jwks' })
+      if (token?.users && token.usersb64) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'usersb64'], message: 'give the accounts once: users (a file) or usersb64 (its content), not both' })
+      if (!external && !token?.users && !token?.usersb64 && !token?.s3keys) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts; or trust an external issuer with rootcertbundle or jwks' })
       if (external && !token?.realm) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'realm'], message: 'required when trusting an external issuer (REGISTRY_AUTH_TOKEN_REALM): where clients get tokens' })
-      if (external && token?.users) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'enlil issues no tokens when it trusts an external issuer: leave users out' })
+      if (external && (token?.users || token?.usersb64)) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'enlil issues no tokens when it trusts an external issuer: leave users out' })
     }
     if (config.storage.driver !== 's3') return
     const s3 = config.storage.s3
@@ -196,6 +191,7 @@ export const ENVIRONMENT: Record<string, string> = {
   ENLIL_AUTH_TOKEN_CERTIFICATE: 'auth.token.certificate',
   JWT_CERT_B64: 'auth.token.certificateb64',
   ENLIL_AUTH_TOKEN_USERS: 'auth.token.users',
+  ENLIL_AUTH_TOKEN_USERS_B64: 'auth.token.usersb64',
   ENLIL_AUTH_TOKEN_JWKS: 'auth.token.jwks',
   ENLIL_AUTH_TOKEN_PATH: 'auth.token.path',
   ENLIL_AUTH_TOKEN_S3KEYS: 'auth.token.s3keys',

@@ -8,12 +8,16 @@ import { readFileSync } from 'node:fs'
 import { type Config, ConfigError, loadConfig } from './config.js'
 import { createLogger, type Logger } from './log.js'
 import { serve } from './server.js'
-import { keysGenerate, maskSecrets, usersAdd } from './cli.js'
+import { configConvert, keysGenerate, maskSecrets, usersAdd } from './cli.js'
+import { localHealthUrl, probeHealth } from './healthcheck.js'
 
 const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml] [--workers N]
        enlil config check [CONFIG.yml]          (validates; prints the effective settings, secrets masked)
+       enlil config convert [--distribution config.yml] [--auth auth_config.yml] [--out enlil.yml]
+                                                (distribution's and docker_auth's configs → enlil's; notes on stderr)
        enlil users add NAME --file HTPASSWD     (password from stdin, or asked for)
        enlil keys generate [--type ec|rsa|ed25519] > token.pem
+       enlil healthcheck [CONFIG.yml]           (exit 0 when the local /healthz answers 200: for HEALTHCHECK)
        enlil --version
 
 Serves the OCI distribution API. Configuration: defaults, then the optional YAML/JSON file
@@ -29,6 +33,14 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'users' && rest[0] === 'add') return usersAdd(rest.slice(1))
   if (command === 'keys' && rest[0] === 'generate') return keysGenerate(rest.slice(1))
+  if (command === 'healthcheck') {
+    const file = rest.find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
+    const url = localHealthUrl(loadConfig(process.env, file))
+    const healthy = await probeHealth(url)
+    if (!healthy) console.error(`enlil: ${url} did not answer 200`)
+    return healthy ? 0 : 1
+  }
+  if (command === 'config' && rest[0] === 'convert') return configConvert(rest.slice(1))
   if (command === 'config' && rest[0] === 'check') {
     const file = rest.slice(1).find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
     try {

@@ -11,7 +11,7 @@ import { createRegistry, type Registry } from './registry/index.js'
 import { createFilesystemDriver } from './storage/filesystem.js'
 import { createS3Driver } from './storage/s3.js'
 import { createHtpasswdAuthorizer } from './auth/htpasswd.js'
-import { createAccounts } from './auth/accounts.js'
+import { createAccounts, createAccountsFromText } from './auth/accounts.js'
 import { createS3KeyAccounts } from './auth/s3-keys.js'
 import { createTokenIssuer, loadSigningKey } from './auth/token.js'
 import { createTokenAuthorizer } from './auth/token-authorizer.js'
@@ -82,8 +82,16 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
   const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
   return {
     authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm, path: token.path }),
-    tokenService: { accounts: token.s3keys ? createS3KeyAccounts(s3KeyOptions(config)) : createAccounts(token.users!), issuer, acl: config.auth.acl },
+    tokenService: { accounts: tokenAccounts(config), issuer, acl: config.auth.acl },
   }
+}
+
+/** Who can get tokens: S3 key pairs, an accounts file, or that file's content from a base64 variable. */
+function tokenAccounts(config: Config) {
+  const token = config.auth.token!
+  if (token.s3keys) return createS3KeyAccounts(s3KeyOptions(config))
+  if (token.usersb64) return createAccountsFromText(Buffer.from(token.usersb64, 'base64').toString('utf8'), 'ENLIL_AUTH_TOKEN_USERS_B64')
+  return createAccounts(token.users!)
 }
 
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { aclSchema, allowedActions } from './acl.js'
-import { createAccounts, parseAccounts } from './accounts.js'
+import { createAccounts, createAccountsFromText, parseAccounts } from './accounts.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'enlil-accounts-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -35,5 +35,21 @@ describe("docker_auth's users file", () => {
     const who = { account: account!, labels: accounts.labels(account!) }
     expect(allowedActions(acl, who, { type: 'repository', name: 'ops-shared/tool', actions: ['pull', 'push'] })).toEqual(['pull', 'push'])
     expect(allowedActions(acl, who, { type: 'repository', name: 'dev-shared/tool', actions: ['pull'] })).toEqual([])
+  })
+})
+
+describe('accounts from a base64 secret (auth.token.usersb64)', () => {
+  const hash = bcrypt.hashSync('pw', 4)
+  it("reads docker_auth's users file as written, its anonymous entry included", async () => {
+    const accounts = createAccountsFromText(`users:\n  "": {}\n  "ci":\n    password: "${hash}"\n    labels: {group: [builders]}\n`, 'secret')
+    expect(await accounts.fromBasic(`Basic ${Buffer.from('ci:pw').toString('base64')}`)).toBe('ci')
+    expect(accounts.labels('ci')).toEqual({ group: ['builders'] })
+    await expect(accounts.fromBasic(`Basic ${Buffer.from('ci:wrong').toString('base64')}`)).rejects.toThrow('invalid username or password')
+    // The anonymous entry is no account: an empty user with a password cannot log in.
+    await expect(accounts.fromBasic(`Basic ${Buffer.from(':pw').toString('base64')}`)).rejects.toThrow('invalid username or password')
+  })
+
+  it('refuses a named user without a password', () => {
+    expect(() => createAccountsFromText('users:\n  bob: {}\n', 'secret')).toThrow('secret: "bob" has no password')
   })
 })

@@ -34,6 +34,9 @@ export function parseAccounts(text: string, file = 'users'): Map<string, Account
   }
   const accounts = new Map<string, Account>()
   for (const [user, entry] of Object.entries(parsed.data.users)) {
+    // docker_auth's `"": {}` lets anonymous clients get tokens; enlil always does, and its ACL decides.
+    if (user === '' && entry.password === undefined) continue
+    if (entry.password === undefined) throw new Error(`${file}: "${user}" has no password`)
     if (!BCRYPT.test(entry.password)) throw new Error(`${file}: the password of "${user}" is not a bcrypt hash; create one with \`htpasswd -nB <user>\``)
     const labels = Object.fromEntries(Object.entries(entry.labels ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v : [v]]))
     accounts.set(user, { hash: entry.password.replace(/^\$2y\$/, '$2b$'), labels })
@@ -44,7 +47,7 @@ export function parseAccounts(text: string, file = 'users'): Map<string, Account
 const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/
 const usersFileSchema = z.object({
   users: z.record(z.string(), z.object({
-    password: z.string(),
+    password: z.string().optional(),
     labels: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
   }).loose()),
 })
@@ -91,29 +94,44 @@ export interface Accounts {
  */
 export function createAccounts(path: string): Accounts {
   let loaded = { mtimeMs: -1, size: -1, users: new Map<string, Account>() }
-  const verified = new Map<string, { user: string; expires: number }>()
-  // Compared against when the user is unknown, so that timing does not tell which users exist.
-  const dummyHash = bcrypt.hashSync('enlil-no-such-user', 10)
   let checkedAt = 0
-
-  function users(): Map<string, Account> {
+  let version = 0
+  function users(): { version: number; table: Map<string, Account> } {
     const now = Date.now()
-    if (now - checkedAt < 1000 && loaded.mtimeMs >= 0) return loaded.users
+    if (now - checkedAt < 1000 && loaded.mtimeMs >= 0) return { version, table: loaded.users }
     checkedAt = now
     const s = statSync(path)
     if (s.mtimeMs !== loaded.mtimeMs || s.size !== loaded.size) {
       loaded = { mtimeMs: s.mtimeMs, size: s.size, users: parseAccounts(readFileSync(path, 'utf8'), path) }
-      verified.clear()
+      version++
     }
-    return loaded.users
+    return { version, table: loaded.users }
   }
   users() // a missing or malformed file stops startup, not the first login
+  return verifyingAccounts(users)
+}
+
+/** Accounts from the content of an accounts file given at start (e.g. a base64 secret), fixed for the process's life. */
+export function createAccountsFromText(text: string, name: string): Accounts {
+  const table = parseAccounts(text, name)
+  return verifyingAccounts(() => ({ version: 1, table }))
+}
+
+function verifyingAccounts(users: () => { version: number; table: Map<string, Account> }): Accounts {
+  const verified = new Map<string, { user: string; expires: number }>()
+  let verifiedVersion = users().version
+  // Compared against when the user is unknown, so that timing does not tell which users exist.
+  const dummyHash = bcrypt.hashSync('enlil-no-such-user', 10)
 
   return {
     async fromBasic(header) {
       if (!header?.toLowerCase().startsWith('basic ')) return undefined
       const key = createHash('sha256').update(header).digest('base64')
-      const table = users()
+      const { version, table } = users()
+      if (version !== verifiedVersion) {
+        verified.clear() // a changed file may have changed passwords
+        verifiedVersion = version
+      }
       const cached = verified.get(key)
       if (cached && cached.expires > Date.now() && table.has(cached.user)) return cached.user
 
@@ -129,7 +147,7 @@ export function createAccounts(path: string): Accounts {
       verified.set(key, { user, expires: Date.now() + CACHE_TTL_MS })
       return user
     },
-    labels: (account) => users().get(account)?.labels ?? {},
+    labels: (account) => users().table.get(account)?.labels ?? {},
   }
 }
 

@@ -1,6 +1,6 @@
 /** A private Docker engine for tests: its own socket, data root and no networking changes. */
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
@@ -44,6 +44,7 @@ export async function startDockerd(dir: string): Promise<Dockerd> {
           const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
           await exited
           clearTimeout(timer)
+          unmountUnder(dir)
         },
       }
     }
@@ -51,4 +52,22 @@ export async function startDockerd(dir: string): Promise<Dockerd> {
   }
   child.kill('SIGKILL')
   throw new Error(`dockerd not ready after 30 s:\n${log}`)
+}
+
+/**
+ * dockerd leaves mounts in its exec root once it has run a container (the host network namespace
+ * at exec/netns/default): unmount everything under `dir`, deepest first, so the folder can go.
+ */
+function unmountUnder(dir: string): void {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((point) => point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length)
+  for (const point of mounts) {
+    try {
+      execFileSync('umount', [point])
+    } catch {
+      execFileSync('umount', ['-l', point])
+    }
+  }
 }
