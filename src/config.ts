@@ -45,6 +45,11 @@ export const configSchema = z.strictObject({
       certificate: z.string().min(1).optional(),
       key: z.string().min(1).optional(),
     }).prefault({}),
+    // --- operations (metrics): distribution's debug listener names, same meaning as metrics.addr ---
+    debug: z.strictObject({
+      addr: address.optional(),
+      prometheus: z.strictObject({ enabled: bool.default(false), path: z.string().regex(/^\/\S*$/).default('/metrics') }).prefault({}),
+    }).prefault({}),
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -81,6 +86,8 @@ export const configSchema = z.strictObject({
         age: duration.default(168 * 3600_000),
         interval: duration.default(24 * 3600_000),
       }).prefault({}),
+      // --- operations (read-only): distribution's name; `enlil readonly on` also switches it at runtime ---
+      readonly: z.strictObject({ enabled: bool.default(false) }).prefault({}),
     }).prefault({}),
   }).prefault({}),
   auth: z.strictObject({
@@ -123,6 +130,51 @@ export const configSchema = z.strictObject({
     /** Manifest bodies above this get 413. */
     manifestsize: size.default(4 * 1024 * 1024),
   }).prefault({}),
+
+  // --- operations: quotas, metrics, notifications (README: "Operating enlil") ---
+  /** Limits on stored bytes, enforced approximately across instances (see registry/quotas.ts). */
+  quotas: z.strictObject({
+    /** Bytes under blobs/ (every repository, deduplicated). */
+    total: size.optional(),
+    /** First matching pattern wins; each matching repository gets the limit on its own. */
+    repositories: z.array(z.strictObject({
+      match: z.string().min(1),
+      limit: size,
+    })).default([]),
+    /** How long a computed usage is trusted before it is read from the store again. */
+    refresh: duration.default(60_000),
+  }).prefault({}),
+  /** Prometheus text at `path`: on its own listener (`addr`), or on the main port when `public`. */
+  metrics: z.strictObject({
+    addr: address.optional(),
+    public: bool.default(false),
+    path: z.string().regex(/^\/\S*$/, 'expected an absolute path such as /metrics').default('/metrics'),
+  }).prefault({}),
+  /** Webhooks in distribution's format; delivery is best-effort (see notifications.ts). */
+  notifications: z.strictObject({
+    /** Accepted for compatibility with distribution's files (`includereferences`); not used. */
+    events: z.record(z.string(), z.unknown()).optional(),
+    endpoints: z.array(z.strictObject({
+      name: z.string().min(1),
+      url: z.url({ protocol: /^https?$/ }),
+      disabled: bool.default(false),
+      /** distribution: `map[string][]string`; a single string is accepted too. */
+      headers: z.record(z.string(), z.union([z.string(), z.array(z.string())])).default({}),
+      timeout: duration.default(5_000),
+      /** Consecutive failures after which the endpoint's failure is logged as a warning. */
+      threshold: z.coerce.number().int().min(1).default(5),
+      /** First retry delay; doubles on each failure up to maxbackoff. */
+      backoff: duration.default(1_000),
+      maxbackoff: duration.default(60_000),
+      /** Events waiting for this endpoint; beyond it the oldest is dropped (with a warning). */
+      queuesize: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+      ignoredmediatypes: z.array(z.string()).default([]),
+      ignore: z.strictObject({
+        mediatypes: z.array(z.string()).default([]),
+        actions: z.array(z.enum(['push', 'pull', 'delete', 'mount'])).default([]),
+      }).prefault({}),
+    })).default([]),
+  }).prefault({}),
 })
 
   .superRefine((config, ctx) => {
@@ -141,6 +193,11 @@ export const configSchema = z.strictObject({
       if (external && !token?.realm) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'realm'], message: 'required when trusting an external issuer (REGISTRY_AUTH_TOKEN_REALM): where clients get tokens' })
       if (external && token?.users) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'enlil issues no tokens when it trusts an external issuer: leave users out' })
     }
+    // operations
+    const debug = config.http.debug
+    if (debug.prometheus.enabled && !debug.addr && !config.metrics.addr) ctx.addIssue({ code: 'custom', path: ['http', 'debug', 'addr'], message: 'required with http.debug.prometheus.enabled (REGISTRY_HTTP_DEBUG_ADDR): where metrics are served, e.g. 127.0.0.1:5001' })
+    const names = config.notifications.endpoints.map((e) => e.name)
+    names.forEach((n, i) => { if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['notifications', 'endpoints', i, 'name'], message: `endpoint name "${n}" is used twice` }) })
     if (config.storage.driver !== 's3') return
     const s3 = config.storage.s3
     if (!s3.bucket) ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: 'required with the s3 store (REGISTRY_STORAGE_S3_BUCKET or BUCKET_NAME)' })
@@ -150,6 +207,14 @@ export const configSchema = z.strictObject({
   })
 
 export type Config = z.output<typeof configSchema>
+
+/** Where metrics are served: enlil's `metrics` section, else distribution's `http.debug` listener. */
+export function metricsSettings(config: Config): { addr?: string; public: boolean; path: string } {
+  if (config.metrics.addr || config.metrics.public) return config.metrics
+  const debug = config.http.debug
+  if (debug.prometheus.enabled && debug.addr) return { addr: debug.addr, public: false, path: debug.prometheus.path }
+  return { public: false, path: config.metrics.path }
+}
 
 /** Environment variable → config path. distribution's names where they exist. */
 export const ENVIRONMENT: Record<string, string> = {
@@ -179,6 +244,14 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'storage.maintenance.uploadpurging.enabled',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: 'storage.maintenance.uploadpurging.age',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL: 'storage.maintenance.uploadpurging.interval',
+  // operations
+  REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED: 'storage.maintenance.readonly.enabled',
+  REGISTRY_HTTP_DEBUG_ADDR: 'http.debug.addr',
+  REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'http.debug.prometheus.enabled',
+  REGISTRY_HTTP_DEBUG_PROMETHEUS_PATH: 'http.debug.prometheus.path',
+  ENLIL_METRICS_ADDR: 'metrics.addr',
+  ENLIL_METRICS_PUBLIC: 'metrics.public',
+  ENLIL_QUOTAS_TOTAL: 'quotas.total',
   ENLIL_LIMITS_MANIFESTSIZE: 'limits.manifestsize',
   REGISTRY_AUTH: 'auth.mode',
   REGISTRY_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',
