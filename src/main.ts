@@ -3,15 +3,19 @@
 import './threadpool.js'
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { ConfigError, loadConfig } from './config.js'
+import { type Config, ConfigError, loadConfig, metricsSettings } from './config.js'
+import { installClusterMetrics, startMetricsServer } from './metrics-cluster.js'
+import { splitAddr } from './server.js'
 import { createLogger } from './log.js'
-import { serve } from './server.js'
-import { keysGenerate, maskSecrets, usersAdd } from './cli.js'
+import { createDriver, serve } from './server.js'
+import { startupSummary } from './startup.js'
+import { keysGenerate, maskSecrets, readOnlyCommand, usersAdd } from './cli.js'
 
 const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml] [--workers N]
        enlil config check [CONFIG.yml]          (validates; prints the effective settings, secrets masked)
        enlil users add NAME --file HTPASSWD     (password from stdin, or asked for)
        enlil keys generate [--type ec|rsa|ed25519] > token.pem
+       enlil readonly on|off|status [CONFIG.yml] [--reason TEXT]   (every instance on the store follows)
        enlil --version
 
 Serves the OCI distribution API. Configuration: defaults, then the optional YAML/JSON file
@@ -27,6 +31,16 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'users' && rest[0] === 'add') return usersAdd(rest.slice(1))
   if (command === 'keys' && rest[0] === 'generate') return keysGenerate(rest.slice(1))
+  if (command === 'readonly') {
+    const configFor = (file: string | undefined) => loadConfig(process.env, file ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined))
+    try {
+      return await readOnlyCommand(rest, (file) => createDriver(configFor(file)), (file) => configFor(file).storage.maintenance.readonly.enabled)
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      for (const problem of err.problems) console.error(`enlil: config: ${problem}`)
+      return 1
+    }
+  }
   if (command === 'config' && rest[0] === 'check') {
     const file = rest.slice(1).find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
     try {
@@ -71,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const log = createLogger(config.log.level)
-  if (config.http.workers > 1 && cluster.isPrimary) return runWorkers(config.http.workers, config.http.draintimeout, log)
+  if (config.http.workers > 1 && cluster.isPrimary) return runWorkers(config, log)
   let running
   try {
     running = await serve(config, log)
@@ -80,12 +94,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(e.syscall === 'listen' ? `enlil: cannot listen on ${config.http.addr}: ${e.message}` : `enlil: cannot start: ${e.message}`)
     return 1
   }
-  log.info('enlil is serving', {
-    url: running.url, addr: config.http.addr, storage: config.storage.driver,
-    root: config.storage.driver === 'filesystem' ? config.storage.filesystem.rootdirectory : undefined,
-    bucket: config.storage.driver === 's3' ? config.storage.s3.bucket : undefined,
-    auth: config.auth.mode ?? 'none', delete: config.storage.delete.enabled,
-  })
+  log.info('enlil is serving', { url: running.url, ...startupSummary(config), metrics: running.metricsUrl ?? (metricsSettings(config).public ? `${running.url}${metricsSettings(config).path}` : undefined) })
   if ((config.auth.mode ?? 'none') === 'none') log.warn('authentication is off: anyone who can reach this port can push and pull')
   // One bad request must not take every other client's transfer down with it.
   process.on('unhandledRejection', (err) => log.error('unhandled rejection (a bug: please report it)', { err }))
@@ -109,8 +118,19 @@ async function main(argv: string[]): Promise<number> {
  * The primary of `--workers N`: N processes share the port (node:cluster); nothing they need is
  * in memory, so any of them takes any request. A worker that dies is replaced; SIGTERM drains all.
  */
-function runWorkers(count: number, drainMs: number, log: ReturnType<typeof createLogger>): number {
+function runWorkers(config: Config, log: ReturnType<typeof createLogger>): number {
+  const count = config.http.workers
+  const drainMs = config.http.draintimeout
   let stopping = false
+  installClusterMetrics()
+  const metricsAt = metricsSettings(config)
+  if (metricsAt.addr) {
+    const { host, port } = splitAddr(metricsAt.addr)
+    startMetricsServer(host, port, metricsAt.path, log).then((m) => log.info('serving metrics of all workers', { url: m.url }), (err: unknown) => {
+      console.error(`enlil: cannot listen for metrics on ${metricsAt.addr}: ${(err as Error).message}`)
+      process.exit(1)
+    })
+  }
   for (let i = 0; i < count; i++) cluster.fork()
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
