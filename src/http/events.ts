@@ -14,7 +14,7 @@ export function publishEvent(c: Context<AppEnv>, deps: RouteDeps, action: EventA
   notifier.publish(action, { ...target, ...(target.size !== undefined ? { length: target.size } : {}), ...(url ? { url } : {}) }, {
     id: c.var.requestId,
     addr: c.env?.incoming?.socket?.remoteAddress ?? '',
-    host: c.req.header('host') ?? '',
+    host: c.req.header('host') ?? new URL(c.req.url).host,
     method: c.req.method,
     useragent: c.req.header('user-agent') ?? '',
   }, c.var.subject || undefined)
