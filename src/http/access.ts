@@ -66,7 +66,7 @@ export function requestContext(options: RequestContextOptions) {
       if (!accessLog || route === 'health') return
       // The path only: query strings may carry secrets, and the Authorization header is never read here.
       log.info('request', {
-        requestId, method, route, path, status, ms: Math.round(ms * 10) / 10, bytesIn, bytesOut,
+        requestId, method, path, status, route, ms: Math.round(ms * 10) / 10, bytesIn, bytesOut,
         user: c.var.subject || undefined, addr: c.env?.incoming?.socket?.remoteAddress, ua: c.req.header('user-agent')?.slice(0, 80),
       })
     }
