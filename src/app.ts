@@ -1,7 +1,5 @@
 /** @module createApp: middleware and routes, no I/O of its own; what the tests import. */
 import { Hono } from 'hono'
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import { randomBytes } from 'node:crypto'
 import type { Logger } from './log.js'
 import type { Registry } from './registry/index.js'
 import type { AppEnv } from './http/env.js'
@@ -14,6 +12,11 @@ import { blobRoutes } from './http/routes/blobs.js'
 import { uploadRoutes } from './http/routes/uploads.js'
 import { manifestRoutes } from './http/routes/manifests.js'
 import { listingRoutes } from './http/routes/listings.js'
+import { requestContext } from './http/access.js'
+import { refuseWritesWhenReadOnly } from './http/readonly.js'
+import type { Notifier } from './notifications.js'
+import { metricsText } from './metrics-cluster.js'
+import { PROMETHEUS_CONTENT_TYPE } from './metrics.js'
 
 export interface AppOptions {
   registry: Registry
@@ -27,6 +30,10 @@ export interface AppOptions {
   manifestMaxSize?: number
   publicUrl?: string
   accessLog?: boolean
+  /** Serve Prometheus metrics at this path on this app (metrics.public); unauthenticated. */
+  publicMetricsPath?: string
+  /** Webhooks (notifications.endpoints). */
+  notifier?: Notifier
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -35,10 +42,15 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     deleteEnabled: options.deleteEnabled ?? true,
     manifestMaxSize: options.manifestMaxSize ?? 4 * 1024 * 1024,
     publicUrl: options.publicUrl,
+    notifier: options.notifier,
   }
   const app = new Hono<AppEnv>()
-  app.use(requestContext(options.log, options.accessLog ?? true))
+  app.use(requestContext({ log: options.log, accessLog: options.accessLog ?? true, tokenPath: options.tokenService ? (options.tokenPath ?? '/auth/token') : undefined, metricsPath: options.publicMetricsPath }))
+  const metricsPath = options.publicMetricsPath
+  if (metricsPath) app.get(metricsPath, async (c) => c.body(await metricsText(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }))
   if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))
+  // After auth, as distribution does: an unauthenticated client hears 401 first.
+  app.use('/v2/*', refuseWritesWhenReadOnly(options.registry.readOnly))
   if (options.tokenService) app.route(options.tokenPath ?? '/auth/token', tokenRoutes(options.tokenService))
 
   // Liveness and readiness for fly.io and Kubernetes; outside /v2, so never behind auth.
@@ -68,25 +80,4 @@ function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, fail) => { timer = setTimeout(() => fail(new Error(`no answer within ${ms} ms`)), ms) })
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
-}
-
-/** Request id, per-request logger, and one access line per request (written after, never touching the response). */
-function requestContext(log: Logger, accessLog: boolean) {
-  const prefix = randomBytes(4).toString('hex')
-  let counter = 0
-  return async function requestContext(c: import('hono').Context<AppEnv>, next: () => Promise<void>) {
-    const requestId = c.req.header('x-request-id')?.slice(0, 64) || `${prefix}-${(++counter).toString(36)}`
-    c.set('requestId', requestId)
-    c.set('log', log.child({ requestId }))
-    const started = performance.now()
-    await next()
-    // Health probes arrive every few seconds: they would drown the access log.
-    if (!accessLog || c.req.path === '/healthz' || c.req.path === '/readyz') return
-    const status = c.res === RESPONSE_ALREADY_SENT ? (c.env?.outgoing?.statusCode ?? 0) : c.res.status
-    log.info('request', {
-      requestId, method: c.req.method, path: c.req.path, status,
-      ms: Math.round((performance.now() - started) * 10) / 10,
-      ua: c.req.header('user-agent')?.slice(0, 80),
-    })
-  }
 }

@@ -54,6 +54,14 @@ export const configSchema = z.strictObject({
       certificate: z.string().min(1).optional().meta(doc('PEM certificate (chain) file: with `key`, enlil serves HTTPS itself (a bare server without a proxy)')),
       key: z.string().min(1).optional().meta(doc('PEM private key file of that certificate')),
     }).prefault({}),
+    // --- operations (metrics): distribution's debug listener names, same meaning as metrics.addr ---
+    debug: z.strictObject({
+      addr: address.optional().meta(doc('distribution\'s debug listener: with `prometheus.enabled`, where metrics are served (same as `metrics.addr`)')),
+      prometheus: z.strictObject({
+        enabled: bool.default(false).meta(doc('distribution\'s switch for metrics on the debug listener')),
+        path: z.string().regex(/^\/\S*$/).default('/metrics').meta(doc('the metrics path on the debug listener')),
+      }).prefault({}),
+    }).prefault({}),
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['debug', 'info', 'warn', 'error']).default('info').meta(doc('`debug`, `info`, `warn`, `error`; JSON lines on stdout')),
@@ -91,6 +99,10 @@ export const configSchema = z.strictObject({
         age: duration.default(168 * 3600_000).meta(doc('... older than this')),
         interval: duration.default(24 * 3600_000).meta(doc('... checked this often')),
       }).prefault({}),
+      // --- operations (read-only): distribution's name; `enlil readonly on` also switches it at runtime ---
+      readonly: z.strictObject({
+        enabled: bool.default(false).meta(doc('read-only mode: pulls work, writes get 405 `UNSUPPORTED` (also switched at runtime by `enlil readonly on`)')),
+      }).prefault({}),
     }).prefault({}),
   }).prefault({}),
   auth: z.strictObject({
@@ -120,6 +132,51 @@ export const configSchema = z.strictObject({
   limits: z.strictObject({
     manifestsize: size.default(4 * 1024 * 1024).meta(doc('larger manifest bodies get 413')),
   }).prefault({}),
+
+  // --- operations: quotas, metrics, notifications (README: "Operating enlil") ---
+  /** Limits on stored bytes, enforced approximately across instances (see registry/quotas.ts). */
+  quotas: z.strictObject({
+    /** Bytes under blobs/ (every repository, deduplicated). */
+    total: size.optional().meta(doc('limit on the bytes under `blobs/` (all repositories, deduplicated)')),
+    /** First matching pattern wins; each matching repository gets the limit on its own. */
+    repositories: z.array(z.strictObject({
+      match: z.string().min(1),
+      limit: size,
+    })).default([]).meta(doc('`[{match: "team-a/*", limit: 1GiB}]`: first matching pattern (glob or `/regex/`, as in the ACL) wins; each matching repository gets the limit')),
+    /** How long a computed usage is trusted before it is read from the store again. */
+    refresh: duration.default(60_000).meta(doc('how long a computed usage is trusted before it is read from the store again')),
+  }).prefault({}),
+  /** Prometheus text at `path`: on its own listener (`addr`), or on the main port when `public`. */
+  metrics: z.strictObject({
+    addr: address.optional().meta(doc('serve Prometheus metrics on this listener, e.g. `127.0.0.1:5001` (distribution\'s `http.debug.addr` with `http.debug.prometheus.enabled: true` does the same)')),
+    public: bool.default(false).meta(doc('serve them on the main port too, **without authentication**')),
+    path: z.string().regex(/^\/\S*$/, 'expected an absolute path such as /metrics').default('/metrics').meta(doc('the metrics path')),
+  }).prefault({}),
+  /** Webhooks in distribution's format; delivery is best-effort (see notifications.ts). */
+  notifications: z.strictObject({
+    /** Accepted for compatibility with distribution's files (`includereferences`); not used. */
+    events: z.record(z.string(), z.unknown()).optional().meta(doc('accepted for compatibility with distribution\'s files (`includereferences`); not used')),
+    endpoints: z.array(z.strictObject({
+      name: z.string().min(1),
+      url: z.url({ protocol: /^https?$/ }),
+      disabled: bool.default(false),
+      /** distribution: `map[string][]string`; a single string is accepted too. */
+      headers: z.record(z.string(), z.union([z.string(), z.array(z.string())])).default({}),
+      timeout: duration.default(5_000),
+      /** Consecutive failures after which the endpoint's failure is logged as a warning. */
+      threshold: z.coerce.number().int().min(1).default(5),
+      /** First retry delay; doubles on each failure up to maxbackoff. */
+      backoff: duration.default(1_000),
+      maxbackoff: duration.default(60_000),
+      /** Events waiting for this endpoint; beyond it the oldest is dropped (with a warning). */
+      queuesize: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+      ignoredmediatypes: z.array(z.string()).default([]),
+      ignore: z.strictObject({
+        mediatypes: z.array(z.string()).default([]),
+        actions: z.array(z.enum(['push', 'pull', 'delete', 'mount'])).default([]),
+      }).prefault({}),
+    })).default([]).meta(doc('webhooks in distribution\'s format (see "Operating enlil")')),
+  }).prefault({}),
 })
 
   .superRefine((config, ctx) => {
@@ -139,6 +196,11 @@ export const configSchema = z.strictObject({
       if (external && !token?.realm) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'realm'], message: 'required when trusting an external issuer (REGISTRY_AUTH_TOKEN_REALM): where clients get tokens' })
       if (external && (token?.users || token?.usersb64)) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'enlil issues no tokens when it trusts an external issuer: leave users out' })
     }
+    // operations
+    const debug = config.http.debug
+    if (debug.prometheus.enabled && !debug.addr && !config.metrics.addr) ctx.addIssue({ code: 'custom', path: ['http', 'debug', 'addr'], message: 'required with http.debug.prometheus.enabled (REGISTRY_HTTP_DEBUG_ADDR): where metrics are served, e.g. 127.0.0.1:5001' })
+    const names = config.notifications.endpoints.map((e) => e.name)
+    names.forEach((n, i) => { if (names.indexOf(n) !== i) ctx.addIssue({ code: 'custom', path: ['notifications', 'endpoints', i, 'name'], message: `endpoint name "${n}" is used twice` }) })
     if (config.storage.driver !== 's3') return
     const s3 = config.storage.s3
     if (!s3.bucket) ctx.addIssue({ code: 'custom', path: ['storage', 's3', 'bucket'], message: 'required with the s3 store (REGISTRY_STORAGE_S3_BUCKET or BUCKET_NAME)' })
@@ -148,6 +210,14 @@ export const configSchema = z.strictObject({
   })
 
 export type Config = z.output<typeof configSchema>
+
+/** Where metrics are served: enlil's `metrics` section, else distribution's `http.debug` listener. */
+export function metricsSettings(config: Config): { addr?: string; public: boolean; path: string } {
+  if (config.metrics.addr || config.metrics.public) return config.metrics
+  const debug = config.http.debug
+  if (debug.prometheus.enabled && debug.addr) return { addr: debug.addr, public: false, path: debug.prometheus.path }
+  return { public: false, path: config.metrics.path }
+}
 
 /** Environment variable → config path. distribution's names where they exist. */
 export const ENVIRONMENT: Record<string, string> = {
@@ -177,6 +247,14 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'storage.maintenance.uploadpurging.enabled',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: 'storage.maintenance.uploadpurging.age',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL: 'storage.maintenance.uploadpurging.interval',
+  // operations
+  REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED: 'storage.maintenance.readonly.enabled',
+  REGISTRY_HTTP_DEBUG_ADDR: 'http.debug.addr',
+  REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'http.debug.prometheus.enabled',
+  REGISTRY_HTTP_DEBUG_PROMETHEUS_PATH: 'http.debug.prometheus.path',
+  ENLIL_METRICS_ADDR: 'metrics.addr',
+  ENLIL_METRICS_PUBLIC: 'metrics.public',
+  ENLIL_QUOTAS_TOTAL: 'quotas.total',
   ENLIL_LIMITS_MANIFESTSIZE: 'limits.manifestsize',
   REGISTRY_AUTH: 'auth.mode',
   REGISTRY_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',

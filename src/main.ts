@@ -5,10 +5,12 @@ import cluster, { type Worker } from 'node:cluster'
 import { generateKeyPairSync } from 'node:crypto'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { type Config, ConfigError, loadConfig } from './config.js'
+import { type Config, ConfigError, loadConfig, metricsSettings } from './config.js'
 import { createLogger, type Logger } from './log.js'
-import { serve } from './server.js'
-import { configConvert, keysGenerate, maskSecrets, usersAdd } from './cli.js'
+import { installClusterMetrics, startMetricsServer } from './metrics-cluster.js'
+import { createDriver, serve, splitAddr } from './server.js'
+import { startupSummary } from './startup.js'
+import { configConvert, keysGenerate, maskSecrets, readOnlyCommand, usersAdd } from './cli.js'
 import { localHealthUrl, probeHealth } from './healthcheck.js'
 
 const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml] [--workers N]
@@ -18,6 +20,7 @@ const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml] [--workers 
        enlil users add NAME --file HTPASSWD     (password from stdin, or asked for)
        enlil keys generate [--type ec|rsa|ed25519] > token.pem
        enlil healthcheck [CONFIG.yml]           (exit 0 when the local /healthz answers 200: for HEALTHCHECK)
+       enlil readonly on|off|status [CONFIG.yml] [--reason TEXT]   (every instance on the store follows)
        enlil --version
 
 Serves the OCI distribution API. Configuration: defaults, then the optional YAML/JSON file
@@ -41,6 +44,16 @@ async function main(argv: string[]): Promise<number> {
     return healthy ? 0 : 1
   }
   if (command === 'config' && rest[0] === 'convert') return configConvert(rest.slice(1))
+  if (command === 'readonly') {
+    const configFor = (file: string | undefined) => loadConfig(process.env, file ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined))
+    try {
+      return await readOnlyCommand(rest, (file) => createDriver(configFor(file)), (file) => configFor(file).storage.maintenance.readonly.enabled)
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err
+      for (const problem of err.problems) console.error(`enlil: config: ${problem}`)
+      return 1
+    }
+  }
   if (command === 'config' && rest[0] === 'check') {
     const file = rest.slice(1).find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
     try {
@@ -94,12 +107,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(e.syscall === 'listen' ? `enlil: cannot listen on ${config.http.addr}: ${e.message}` : `enlil: cannot start: ${e.message}`)
     return 1
   }
-  log.info('enlil is serving', {
-    url: running.url, addr: config.http.addr, storage: config.storage.driver,
-    root: config.storage.driver === 'filesystem' ? config.storage.filesystem.rootdirectory : undefined,
-    bucket: config.storage.driver === 's3' ? config.storage.s3.bucket : undefined,
-    auth: config.auth.mode ?? 'none', delete: config.storage.delete.enabled,
-  })
+  log.info('enlil is serving', { url: running.url, ...startupSummary(config), metrics: running.metricsUrl ?? (metricsSettings(config).public ? `${running.url}${metricsSettings(config).path}` : undefined) })
   if ((config.auth.mode ?? 'none') === 'none') log.warn('authentication is off: anyone who can reach this port can push and pull')
   // One bad request must not take every other client's transfer down with it.
   process.on('unhandledRejection', (err) => log.error('unhandled rejection (a bug: please report it)', { err }))
@@ -144,6 +152,15 @@ function runWorkers(config: Config, file: string | undefined, log: Logger): numb
   let reloading = false
   const retiring = new Set<number>()
   shareGeneratedSigningKey(config, log)
+  installClusterMetrics()
+  const metricsAt = metricsSettings(config)
+  if (metricsAt.addr) {
+    const { host, port } = splitAddr(metricsAt.addr)
+    startMetricsServer(host, port, metricsAt.path, log).then((m) => log.info('serving metrics of all workers', { url: m.url }), (err: unknown) => {
+      console.error(`enlil: cannot listen for metrics on ${metricsAt.addr}: ${(err as Error).message}`)
+      process.exit(1)
+    })
+  }
   for (let i = 0; i < config.http.workers; i++) cluster.fork()
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {

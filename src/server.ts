@@ -5,7 +5,8 @@ import type { Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { type AppOptions, createApp } from './app.js'
-import type { Config } from './config.js'
+import { type Config, metricsSettings } from './config.js'
+import { installClusterMetrics, startMetricsServer } from './metrics-cluster.js'
 import type { Logger } from './log.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import { createFilesystemDriver } from './storage/filesystem.js'
@@ -17,12 +18,16 @@ import { createTokenIssuer, loadSigningKey } from './auth/token.js'
 import { createTokenAuthorizer } from './auth/token-authorizer.js'
 import { createExternalVerifier } from './auth/external-issuer.js'
 import { readFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { createNotifier } from './notifications.js'
 import type { StorageDriver } from './storage/driver.js'
 
 export interface RunningRegistry {
   url: string
   port: number
   registry: Registry
+  /** The metrics listener's URL, when this process serves one (metrics.addr without --workers). */
+  metricsUrl?: string
   /** Stops accepting, waits for in-flight requests up to the drain timeout, then closes the rest. */
   close(): Promise<void>
 }
@@ -96,7 +101,12 @@ function tokenAccounts(config: Config) {
 
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
   const driver = createDriver(config)
-  const registry = createRegistry(driver, { redirect: !config.storage.redirect.disable })
+  const registry = createRegistry(driver, {
+    redirect: !config.storage.redirect.disable,
+    readOnly: config.storage.maintenance.readonly.enabled,
+    quotas: { total: config.quotas.total, repositories: config.quotas.repositories, refreshMs: config.quotas.refresh },
+  })
+  const notifier = createNotifier(config.notifications.endpoints, { addr: `${hostname()}:${splitAddr(config.http.addr).port}` }, log)
   const auth = await createAuth(config, log)
   const app = createApp({
     registry, log, authorizer: auth.authorizer,
@@ -105,6 +115,8 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     manifestMaxSize: config.limits.manifestsize,
     publicUrl: config.http.host,
     accessLog: !config.log.accesslog.disabled,
+    notifier,
+    publicMetricsPath: metricsSettings(config).public ? metricsSettings(config).path : undefined,
   })
   const tls = config.http.tls
   const server = (tls.certificate && tls.key
@@ -129,6 +141,16 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const bound = (server.address() as AddressInfo).port
   const url = `${tls.certificate ? 'https' : 'http'}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`
 
+  // Metrics on a listener of their own; with --workers the primary serves it (main.ts).
+  if (cluster.isWorker) installClusterMetrics()
+  const metricsAt = metricsSettings(config)
+  const metricsServer = metricsAt.addr && !cluster.isWorker
+    ? await startMetricsServer(splitAddr(metricsAt.addr).host, splitAddr(metricsAt.addr).port, metricsAt.path, log).catch((err: unknown) => {
+        server.close()
+        throw err
+      })
+    : undefined
+
   const purging = config.storage.maintenance.uploadpurging
   const purge = async () => {
     try {
@@ -147,8 +169,9 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   timer?.unref()
 
   return {
-    url, port: bound, registry,
+    url, port: bound, registry, metricsUrl: metricsServer?.url,
     async close() {
+      await metricsServer?.close()
       clearTimeout(first)
       clearInterval(timer)
       const closed = new Promise<void>((ok) => server.close(() => ok()))
@@ -159,6 +182,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
       await closed
       clearInterval(sweeper)
       clearTimeout(deadline)
+      notifier?.close()
     },
   }
 }

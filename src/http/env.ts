@@ -10,5 +10,7 @@ export type AppEnv = {
     log: Logger
     /** The authenticated account ('' when anonymous or auth is off). */
     subject: string
+    /** Body bytes this request stored (uploads set it; else the access log uses Content-Length). */
+    bytesIn?: number
   }
 }

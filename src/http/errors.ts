@@ -4,6 +4,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { type ErrorCode, isRegistryError, RegistryError } from '../oci/errors.js'
 import type { AppEnv } from './env.js'
 import { API_VERSION_HEADER } from './routes/deps.js'
+import { metrics } from '../metrics.js'
 
 export function errorBody(code: ErrorCode, message: string, detail?: unknown): string {
   return JSON.stringify({ errors: [{ code, message, detail: detail ?? null }] })
@@ -18,8 +19,13 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     return RESPONSE_ALREADY_SENT
   }
   const known = isRegistryError(err) ? err : fromStorage(err)
-  if (!known) c.var.log?.error('unexpected error', { err, method: c.req.method, path: c.req.path })
-  else if (known.status >= 500) c.var.log?.warn('storage error', { err, method: c.req.method, path: c.req.path })
+  if (!known) {
+    c.var.log?.error('unexpected error', { err, method: c.req.method, path: c.req.path })
+    metrics.storageErrors.inc(['other'])
+  } else if (known !== err) {
+    c.var.log?.warn('storage error', { err, method: c.req.method, path: c.req.path })
+    metrics.storageErrors.inc([err.name === 'StorageFullError' ? 'full' : 'unavailable'])
+  }
   const error = known ?? new RegistryError('UNKNOWN', 'internal error; the request id identifies it in the registry log', { requestId: c.var.requestId })
   // docker recognizes a v2 registry by this header, on a 401 to GET /v2/ too.
   const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8', ...API_VERSION_HEADER, ...error.response.headers }

@@ -5,6 +5,8 @@ import { type Catalog, createCatalog } from './catalog.js'
 import { createManifestStore, type ManifestStore } from './manifests.js'
 import { createUploadStore, type UploadStore } from './uploads.js'
 import { REPOSITORIES } from './paths.js'
+import { createQuotas, type QuotaOptions, type Quotas } from './quotas.js'
+import { createReadOnlyState, type ReadOnlyState } from './readonly.js'
 
 export interface Registry {
   driver: StorageDriver
@@ -12,6 +14,9 @@ export interface Registry {
   uploads: UploadStore
   manifests: ManifestStore
   catalog: Catalog
+  /** Undefined when no quota is configured. */
+  quotas?: Quotas
+  readOnly: ReadOnlyState
   /** Resolves when the store answers (one cheap listing), for readiness checks. */
   ready(): Promise<void>
 }
@@ -20,14 +25,21 @@ export interface RegistryOptions {
   /** Blob GETs answer with a redirect to the store (presigned URL) where the driver can. */
   redirect?: boolean
   manifestCacheBytes?: number
+  quotas?: QuotaOptions
+  /** Read-only by configuration; else while the store holds the marker of `enlil readonly on`. */
+  readOnly?: boolean
+  readOnlyCacheMs?: number
 }
 
 export function createRegistry(driver: StorageDriver, options: RegistryOptions = {}): Registry {
   const blobs = createBlobStore(driver, { redirect: options.redirect ?? false })
+  const quotas = options.quotas ? createQuotas(driver, blobs, options.quotas) : undefined
   return {
     driver,
     blobs,
-    uploads: createUploadStore(driver, blobs),
+    quotas,
+    readOnly: createReadOnlyState(driver, { configured: options.readOnly ?? false, cacheMs: options.readOnlyCacheMs }),
+    uploads: createUploadStore(driver, blobs, quotas),
     manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes }),
     catalog: createCatalog(driver),
     ready: async () => { await driver.list(REPOSITORIES) },

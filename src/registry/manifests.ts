@@ -16,6 +16,7 @@ export interface StoredManifest {
 
 export interface PutResult {
   digest: Digest
+  mediaType: string
   /** Set when the manifest has a subject: the response carries OCI-Subject. */
   subject?: Digest
 }
@@ -111,7 +112,7 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
       await Promise.all(writes)
       if (ref.kind === 'tag') await driver.putContent(paths.tagCurrentLink(repo, ref.tag), digest.value)
       cache.set(digest.value, { digest, bytes, mediaType: parsed.mediaType })
-      return { digest, ...(parsed.subject ? { subject: parsed.subject } : {}) }
+      return { digest, mediaType: parsed.mediaType, ...(parsed.subject ? { subject: parsed.subject } : {}) }
     },
 
     async delete(repo, ref) {

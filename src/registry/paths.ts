@@ -15,6 +15,7 @@
  *     _uploads/<uuid>/data                                      the bytes received so far
  *     _referrers/<alg>/<subject hex>/<alg>-<hex>                enlil's: descriptor JSON of a manifest whose
  *                                                               subject is <subject>; GET referrers lists one folder
+ *   _enlil/readonly                                             enlil's: present while `enlil readonly on` holds
  * ```
  * The root directory prefix is the driver's business (a folder, or a key prefix in the bucket).
  */
@@ -23,7 +24,10 @@ import type { Digest } from '../oci/digest.js'
 const V2 = 'docker/registry/v2'
 export const REPOSITORIES = `${V2}/repositories`
 
+export const BLOBS = `${V2}/blobs`
+
 export const paths = {
+  readOnlyMarker: `${V2}/_enlil/readonly`,
   blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
 
   repository: (name: string) => `${REPOSITORIES}/${name}`,

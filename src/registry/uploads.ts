@@ -17,6 +17,7 @@ import type { StorageDriver } from '../storage/driver.js'
 import type { BlobInfo, BlobStore } from './blobs.js'
 import { LruCache } from './cache.js'
 import { paths } from './paths.js'
+import type { Quotas } from './quotas.js'
 
 export interface UploadSession {
   id: string
@@ -35,8 +36,8 @@ export interface UploadStore {
   /** Appends the optional last chunk, verifies the digest, and makes the blob visible in the repository. */
   complete(session: UploadSession, digest: Digest, body?: Readable, start?: number): Promise<BlobInfo>
   cancel(session: UploadSession): Promise<void>
-  /** A whole blob in one request (POST ?digest=): no session state is written. */
-  putMonolithic(repo: string, digest: Digest, body: Readable): Promise<BlobInfo>
+  /** A whole blob in one request (POST ?digest=): no session state is written. `declaredSize` lets a quota refuse it before any byte is read. */
+  putMonolithic(repo: string, digest: Digest, body: Readable, declaredSize?: number): Promise<BlobInfo>
   /** Deletes sessions started before `cutoff`; resolves to how many. */
   purge(repositories: AsyncIterable<string>, cutoff: Date): Promise<number>
 }
@@ -48,7 +49,12 @@ export function uploadRange(size: number): string {
   return `0-${Math.max(0, size - 1)}`
 }
 
-export function createUploadStore(driver: StorageDriver, blobs: BlobStore): UploadStore {
+/** A full store or a quota: the upload can't go on, so its session and partial bytes are deleted. */
+function endsUpload(err: unknown): boolean {
+  return (err as Error | undefined)?.name === 'StorageFullError' || (err instanceof RegistryError && err.status === 507)
+}
+
+export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quotas?: Quotas): UploadStore {
   /** Live sha256 states of sessions this process is receiving, valid at `offset`. */
   const liveHashes = new LruCache<string, { hash: Hash; offset: number }>(10_000)
   /** Sessions with a request in flight in this process: a second concurrent writer gets 416. */
@@ -75,8 +81,16 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
     const hash = live && live.offset === session.size ? live.hash : session.size === 0 ? createHash('sha256') : undefined
     liveHashes.delete(session.id)
     const counter = new HashingStream(hash ?? nullHash)
-    pipeline(body, counter).catch(() => { /* the driver's pipeline reports the error */ })
-    const written = await driver.append(paths.uploadData(session.repo, session.id), counter)
+    const meter = await quotas?.meter(session.repo, session.size)
+    const piped = meter ? pipeline(body, meter, counter) : pipeline(body, counter)
+    piped.catch(() => { /* the driver's pipeline reports the error */ })
+    let written: number
+    try {
+      written = await driver.append(paths.uploadData(session.repo, session.id), counter)
+    } catch (err) {
+      // The quota cut the stream: say so, not "premature close".
+      throw meter?.error ?? err
+    }
     const size = session.size + written
     if (hash) liveHashes.set(session.id, { hash, offset: size })
     return { ...session, size }
@@ -102,9 +116,24 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
       if (size === 0 && (await driver.appendedSize(dataPath)) === undefined) await driver.putContent(target, new Uint8Array())
       else await driver.move(dataPath, target)
     }
+    const wasLinked = quotas ? (await blobs.stat(repo, digest)) !== undefined : true
     // The bytes are at their address: linking and clearing the session don't depend on each other.
     await Promise.all([blobs.link(repo, digest), driver.delete(uploadDir)])
+    if (!wasLinked) quotas?.stored(repo, size, !existing)
     return { digest, size }
+  }
+
+  /** Runs a step of an upload; when the store is full or a quota is hit, the session goes too. */
+  async function orEnd<T>(session: UploadSession, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work()
+    } catch (err) {
+      if (endsUpload(err)) {
+        liveHashes.delete(session.id)
+        await driver.delete(paths.upload(session.repo, session.id)).catch(() => {})
+      }
+      throw err
+    }
   }
 
   return {
@@ -125,11 +154,11 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
     },
 
     async append(session, body, start) {
-      return exclusive(session, () => appendChunk(session, body, start))
+      return exclusive(session, () => orEnd(session, () => appendChunk(session, body, start)))
     },
 
     async complete(session, digest, body, start) {
-      return exclusive(session, async () => {
+      return exclusive(session, () => orEnd(session, async () => {
         const current = body ? await appendChunk(session, body, start) : session
         const actual = await digestOfUpload(current, digest.algorithm)
         if (actual !== digest.hex) {
@@ -140,7 +169,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
         const info = await place(session.repo, paths.uploadData(session.repo, session.id), digest, current.size, paths.upload(session.repo, session.id))
         liveHashes.delete(session.id)
         return info
-      })
+      }))
     },
 
     async cancel(session) {
@@ -148,13 +177,22 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore): Uplo
       await driver.delete(paths.upload(session.repo, session.id))
     },
 
-    async putMonolithic(repo, digest, body) {
+    async putMonolithic(repo, digest, body, declaredSize) {
       const id = randomUUID()
       const dataPath = paths.uploadData(repo, id)
       const hasher = new HashingStream(createHash(digest.algorithm))
-      pipeline(body, hasher).catch(() => { /* the driver's pipeline reports the error */ })
+      let meter: Awaited<ReturnType<Quotas['meter']>>
+      if (quotas) {
+        const existing = await blobs.size(digest)
+        // Known bytes: refuse before reading any. Already stored: only the repository's share grows.
+        if (existing !== undefined) await quotas.check(repo, existing, { newBlob: false })
+        else if (declaredSize !== undefined) await quotas.check(repo, declaredSize)
+        if (existing === undefined) meter = await quotas.meter(repo, 0)
+      }
+      const piped = meter ? pipeline(body, meter, hasher) : pipeline(body, hasher)
+      piped.catch(() => { /* the driver's pipeline reports the error */ })
       try {
-        await driver.writeStream(dataPath, hasher)
+        await driver.writeStream(dataPath, hasher).catch((err: unknown) => { throw meter?.error ?? err })
         const actual = digestFromHash(hasher.hash, digest.algorithm)
         if (actual.hex !== digest.hex) {
           throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${actual.value}, not ${digest.value}`, {

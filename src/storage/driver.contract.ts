@@ -35,6 +35,18 @@ export function describeStorageDriver(name: string, makeDriver: () => StorageDri
   describe(`storage driver contract: ${name}`, () => {
     const unique = () => `contract/${randomBytes(6).toString('hex')}`
 
+    it('usage sums the bytes under a folder, recursively', async () => {
+      const d = await makeDriver()
+      const base = unique()
+      expect(await d.usage(base)).toBe(0)
+      await d.putContent(`${base}/a`, 'x'.repeat(10))
+      await d.putContent(`${base}/deep/er/b`, 'y'.repeat(32))
+      await d.putContent(`${base}-sibling/c`, 'z'.repeat(5))
+      expect(await d.usage(base)).toBe(42)
+      await d.delete(base)
+      await d.delete(`${base}-sibling`)
+    })
+
     it('putContent / getContent / stat / delete a small object', async () => {
       const d = await makeDriver()
       const base = unique()

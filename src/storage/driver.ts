@@ -73,6 +73,8 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>
   /** Deletes an object or a whole folder; idempotent. */
   delete(path: string): Promise<void>
+  /** Total bytes of the objects under a folder, recursively (quotas); 0 when it does not exist. */
+  usage(path: string): Promise<number>
   /**
    * Copies the bytes (or a range) into a writable and ends it, where the store can do better than
    * piping `reader` (the filesystem reuses its read buffers instead of allocating one per chunk).

@@ -189,6 +189,29 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
       }
     },
 
+    async usage(path) {
+      // Depth-first with an explicit stack: no recursion limit, one folder listed at a time.
+      let total = 0
+      const folders = [full(path)]
+      for (let visited = 0; folders.length > 0 && visited < 10_000_000; visited++) {
+        const folder = folders.pop()!
+        let entries
+        try {
+          entries = await readdir(folder, { withFileTypes: true })
+        } catch (err) {
+          if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') continue
+          throw err
+        }
+        const files: Promise<number>[] = []
+        for (const e of entries) {
+          if (e.isDirectory()) folders.push(join(folder, e.name))
+          else if (e.isFile()) files.push(stat(join(folder, e.name)).then((s) => s.size, () => 0))
+        }
+        for (const size of await Promise.all(files)) total += size
+      }
+      return total
+    },
+
     async delete(path) {
       const p = full(path)
       // Most deletes on hot paths are of an emptied folder (a finished upload): try that first.

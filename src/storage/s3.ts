@@ -374,6 +374,20 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       return [...names]
     },
 
+    async usage(path) {
+      let total = 0
+      let token: string | undefined
+      for (let page = 0; page < MAX_LIST_PAGES; page++) {
+        const res = await call('ListObjectsV2', path, () => client.send(new ListObjectsV2Command({
+          Bucket: bucket, Prefix: `${key(path)}/`, ContinuationToken: token,
+        })))
+        for (const o of res?.Contents ?? []) total += o.Size ?? 0
+        token = res?.IsTruncated ? res.NextContinuationToken : undefined
+        if (!token) break
+      }
+      return total
+    },
+
     async move(from, to) {
       const done = await finalize(from)
       const source = done ? { at: done.at, size: done.size } : await head(from).then((h) => (h ? { at: from, size: h.size } : undefined))

@@ -6,6 +6,7 @@ import type { AppEnv } from '../env.js'
 import { sendBytes } from '../body.js'
 import { parseRangeHeader } from '../headers.js'
 import { API_VERSION_HEADER, repoName, requireDeleteEnabled, type RouteDeps } from './deps.js'
+import { BLOB_MEDIA_TYPE, publishEvent } from '../events.js'
 
 export function blobRoutes(deps: RouteDeps) {
   const { blobs } = deps.registry
@@ -28,6 +29,7 @@ export function blobRoutes(deps: RouteDeps) {
 
       const range = parseRangeHeader(c.req.header('range'), found.size)
       const body = await blobs.open(digest, range)
+      publishEvent(c, deps, 'pull', 'blobs', { mediaType: BLOB_MEDIA_TYPE, size: found.size, digest: digest.value, repository: name })
       if (body.kind === 'redirect') return c.body(null, 307, { ...API_VERSION_HEADER, Location: body.url, 'Docker-Content-Digest': digest.value })
       if (range) {
         headers['Content-Range'] = `bytes ${range.start}-${range.end}/${found.size}`
@@ -41,9 +43,12 @@ export function blobRoutes(deps: RouteDeps) {
       requireDeleteEnabled(deps)
       const name = repoName(c)
       const digest = parseDigest(c.req.param('digest'))
+      const size = deps.registry.quotas ? (await blobs.stat(name, digest))?.size : undefined
       if (!(await blobs.unlink(name, digest))) {
         throw new RegistryError('BLOB_UNKNOWN', `blob ${digest.value} is not in repository ${name}`, { digest: digest.value })
       }
+      if (size !== undefined) deps.registry.quotas?.released(name, size)
+      publishEvent(c, deps, 'delete', 'blobs', { digest: digest.value, repository: name })
       return c.body(null, 202, { ...API_VERSION_HEADER, 'Content-Length': '0' })
     })
 }

@@ -5,6 +5,8 @@ import { parseName } from '../../oci/names.js'
 import { RegistryError } from '../../oci/errors.js'
 import type { AppEnv } from '../env.js'
 import { baseUrl } from '../headers.js'
+import type { Notifier } from '../../notifications.js'
+import { metrics } from '../../metrics.js'
 
 export interface RouteDeps {
   registry: Registry
@@ -12,6 +14,18 @@ export interface RouteDeps {
   manifestMaxSize: number
   /** Public base URL for Location headers; else derived from each request. */
   publicUrl?: string
+  /** Webhooks; undefined when none are configured. */
+  notifier?: Notifier
+}
+
+/** Counts an upload request streaming bytes (the uploads-in-progress gauge) while `work` runs. */
+export async function streamingUpload<T>(work: () => Promise<T>): Promise<T> {
+  metrics.uploadsInProgress.add(1)
+  try {
+    return await work()
+  } finally {
+    metrics.uploadsInProgress.add(-1)
+  }
 }
 
 export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const

@@ -5,6 +5,7 @@ import { parseReference } from '../../oci/names.js'
 import type { AppEnv } from '../env.js'
 import { readCapped } from '../body.js'
 import { absolute, API_VERSION_HEADER, repoName, requireDeleteEnabled, type RouteDeps } from './deps.js'
+import { publishEvent } from '../events.js'
 
 export function manifestRoutes(deps: RouteDeps) {
   const { manifests } = deps.registry
@@ -25,6 +26,9 @@ export function manifestRoutes(deps: RouteDeps) {
         ETag: `"${manifest.digest.value}"`,
       }
       if (c.req.method === 'HEAD') return c.body(null, 200, headers)
+      publishEvent(c, deps, 'pull', 'manifests', {
+        mediaType: manifest.mediaType, size: manifest.bytes.length, digest: manifest.digest.value, repository: name, ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+      })
       return c.body(new Uint8Array(manifest.bytes.buffer as ArrayBuffer, manifest.bytes.byteOffset, manifest.bytes.length), 200, headers)
     })
     .put('/:name{.+}/manifests/:reference', async (c) => {
@@ -32,6 +36,9 @@ export function manifestRoutes(deps: RouteDeps) {
       const ref = parseReference(c.req.param('reference'))
       const bytes = await readCapped(c, deps.manifestMaxSize)
       const result = await manifests.put(name, ref, bytes, c.req.header('content-type'))
+      publishEvent(c, deps, 'push', 'manifests', {
+        mediaType: result.mediaType, size: bytes.length, digest: result.digest.value, repository: name, ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+      })
       return c.body(null, 201, {
         ...API_VERSION_HEADER,
         Location: absolute(c, deps, `/v2/${name}/manifests/${result.digest.value}`),
@@ -43,7 +50,9 @@ export function manifestRoutes(deps: RouteDeps) {
     .delete('/:name{.+}/manifests/:reference', async (c) => {
       requireDeleteEnabled(deps)
       const name = repoName(c)
-      await manifests.delete(name, parseReference(c.req.param('reference')))
+      const ref = parseReference(c.req.param('reference'))
+      await manifests.delete(name, ref)
+      publishEvent(c, deps, 'delete', 'manifests', { repository: name, ...(ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest.value }) })
       return c.body(null, 202, { ...API_VERSION_HEADER, 'Content-Length': '0' })
     })
 }

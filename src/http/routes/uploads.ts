@@ -8,7 +8,8 @@ import type { BlobInfo } from '../../registry/blobs.js'
 import type { AppEnv } from '../env.js'
 import { hasBody, requestBody } from '../body.js'
 import { parseContentRange } from '../headers.js'
-import { absolute, API_VERSION_HEADER, repoName, type RouteDeps } from './deps.js'
+import { absolute, API_VERSION_HEADER, repoName, type RouteDeps, streamingUpload } from './deps.js'
+import { BLOB_MEDIA_TYPE, publishEvent } from '../events.js'
 
 export function uploadRoutes(deps: RouteDeps) {
   const { uploads, blobs } = deps.registry
@@ -21,13 +22,17 @@ export function uploadRoutes(deps: RouteDeps) {
     'Content-Length': '0',
   })
 
-  const created = (c: Context<AppEnv>, name: string, blob: BlobInfo) =>
-    c.body(null, 201, {
+  const created = (c: Context<AppEnv>, name: string, blob: BlobInfo, from?: string) => {
+    publishEvent(c, deps, from === undefined ? 'push' : 'mount', 'blobs', {
+      mediaType: BLOB_MEDIA_TYPE, size: blob.size, digest: blob.digest.value, repository: name, ...(from !== undefined ? { fromRepository: from } : {}),
+    })
+    return c.body(null, 201, {
       ...API_VERSION_HEADER,
       Location: absolute(c, deps, `/v2/${name}/blobs/${blob.digest.value}`),
       'Docker-Content-Digest': blob.digest.value,
       'Content-Length': '0',
     })
+  }
 
   /** `?digest=` of a PUT or monolithic POST; required on PUT. */
   const digestParam = (c: Context<AppEnv>): Digest | undefined => {
@@ -58,12 +63,27 @@ export function uploadRoutes(deps: RouteDeps) {
         const digest = tryParseDigest(mount)
         if (!digest) parseDigest(mount)
         if (digest && from !== undefined) {
-          const mounted = await blobs.mount(parseName(from), name, digest)
-          if (mounted) return created(c, name, mounted)
+          const source = parseName(from)
+          const quotas = deps.registry.quotas
+          if (quotas) {
+            // A mount moves no bytes but grows the repository's share.
+            const [there, here] = await Promise.all([blobs.stat(source, digest), blobs.stat(name, digest)])
+            if (there && !here) await quotas.check(name, there.size, { newBlob: false })
+          }
+          const mounted = await blobs.mount(source, name, digest)
+          if (mounted) {
+            quotas?.stored(name, mounted.size, false)
+            return created(c, name, mounted, source)
+          }
         }
       }
       const digest = mount === undefined ? digestParam(c) : undefined
-      if (digest) return created(c, name, await uploads.putMonolithic(name, digest, requestBody(c)))
+      if (digest) {
+        const declared = c.req.header('content-length')
+        const blob = await streamingUpload(() => uploads.putMonolithic(name, digest, requestBody(c), declared === undefined ? undefined : Number(declared)))
+        c.set('bytesIn', blob.size)
+        return created(c, name, blob)
+      }
       const s = await uploads.start(name)
       return c.body(null, 202, sessionHeaders(c, s))
     })
@@ -72,7 +92,9 @@ export function uploadRoutes(deps: RouteDeps) {
     })
     .patch('/:name{.+}/blobs/uploads/:uuid', async (c) => {
       const start = chunkStart(c)
-      const s = await uploads.append(await session(c), requestBody(c), start)
+      const before = await session(c)
+      const s = await streamingUpload(() => uploads.append(before, requestBody(c), start))
+      c.set('bytesIn', s.size - before.size)
       return c.body(null, 202, sessionHeaders(c, s))
     })
     .put('/:name{.+}/blobs/uploads/:uuid', async (c) => {
@@ -80,7 +102,9 @@ export function uploadRoutes(deps: RouteDeps) {
       if (!digest) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload (PUT ...?digest=sha256:...)')
       const s = await session(c)
       const last = hasBody(c) ? { start: chunkStart(c), body: requestBody(c) } : undefined
-      return created(c, s.repo, await uploads.complete(s, digest, last?.body, last?.start))
+      const blob = await (last ? streamingUpload(() => uploads.complete(s, digest, last.body, last.start)) : uploads.complete(s, digest))
+      if (last) c.set('bytesIn', blob.size - s.size)
+      return created(c, s.repo, blob)
     })
     .delete('/:name{.+}/blobs/uploads/:uuid', async (c) => {
       await uploads.cancel(await session(c))
