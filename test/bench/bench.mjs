@@ -552,6 +552,7 @@ class Section {
     this.signal = AbortSignal.any([this.ac.signal, STOP.signal]);
     setMaxListeners(0, this.signal); // every request in flight listens to it
     this.requests = 0;
+    this.challenges = 0;
     this.connections = 0;
     this.bytes = 0;
     this.items = 0;
@@ -607,6 +608,7 @@ class Section {
     const authHeaders = (u) => (own(u) ? auth.headers(method, u, (realmUrl, headers) => this.send('auth-token', 'GET', realmUrl, { headers })) : {});
     let res = await this.send(op, method, url, { ...opts, headers: { ...opts.headers, ...(await authHeaders(url)) } });
     if (res.status === 401 && own(url) && auth.challenged(res.headers['www-authenticate'], method, url)) {
+      this.challenges++; // a client that knows the realm and caches tokens should see few of these
       res = await this.send(op, method, url, { ...opts, headers: { ...opts.headers, ...(await authHeaders(url)) } });
     }
     for (let hop = 0; opts.follow && hop < 4 && [301, 302, 303, 307, 308].includes(res.status); hop++) {
@@ -988,6 +990,7 @@ async function runScenario(t, rep, scenario) {
       };
       if (waited != null) row.waited_idle_s = waited;
       if (sec.pages) row.pages = sec.pages;
+      if (t.auth) row.auth_challenges = sec.challenges;
       if (sec.notes) row.notes = sec.notes;
       rows.push(row);
       const thru = primary(name) === 'mb_s' ? `${row.mb_s} MB/s` : primary(name) === 'items_s' ? `${row.items_s} tags/s` : `${row.req_s} req/s`;
@@ -1540,7 +1543,7 @@ async function main() {
       `${live.filter((t) => t.name !== base).map((t) => `${t.name}/${base}`).join(', ')} thru: higher is better; p99 and RSS ratios: lower is better. ` +
       `Slash columns list ${live.map((t) => t.name).join(' / ')}. Medians of ${OPT.repeat} repetition(s).\n`);
   }
-  if (workersNote(live)) process.stdout.write(`${workersNote(live)}\n`);
+  if (workersNote(live)) process.stdout.write(`\n${workersNote(live)}\n`);
   if (OPT.ops) process.stdout.write(`\n${renderOps(rows, live)}\n`);
   const machine = machineInfo();
   const distVersion = DIST_BIN ? versionOf(DIST_BIN, ['--version']) : null;
