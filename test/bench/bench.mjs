@@ -22,7 +22,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AUTH_MODES, ClientAuth, enlilAuthEnv } from './auth.mjs';
-import { REGION, compactOsd, createBucket, startRgw, stopRgwSync } from './rgw.mjs';
+import { REGION, compactOsd, createBucket, rgwPids, startRgw, stopRgwSync } from './rgw.mjs';
 import { machineInfo, renderMarkdown } from './report.mjs';
 
 const KiB = 1024;
@@ -304,6 +304,14 @@ function processTree(pid) {
   const out = [pid];
   for (let i = 0; i < out.length && out.length < 1000; i++) out.push(...(children.get(out[i]) || []));
   return out;
+}
+
+// CPU seconds used so far by RGW's daemons (--store s3), or null
+function s3Cpu() {
+  if (!RGW) return null;
+  let pids;
+  try { pids = rgwPids(RGW); } catch { return null; }
+  return pids.reduce((sum, p) => sum + (procStat(p)?.cpu || 0), 0);
 }
 
 // busy CPU seconds of the whole machine, to see how much else ran during a section
@@ -955,6 +963,7 @@ async function runScenario(t, rep, scenario) {
       const watch = new ProcWatch(t.pid);
       watch.start();
       const busy0 = hostBusy();
+      const s3cpu0 = s3Cpu();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       try {
@@ -967,6 +976,7 @@ async function runScenario(t, rep, scenario) {
       const seconds = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
       const busy1 = hostBusy();
+      const s3cpu = s3cpu0 != null ? round(s3Cpu() - s3cpu0, 2) : null;
       const srv = watch.stop();
       if (srv.server_alive === false) sec.fail(new Error(`${t.name} (pid ${t.pid}) is gone`));
       const clientCpu = (cpu.user + cpu.system) / 1e6;
@@ -985,7 +995,8 @@ async function runScenario(t, rep, scenario) {
         rss_start_mib: srv.rss_start_mib, rss_peak_mib: srv.rss_peak_mib, rss_worker_peak_mib: srv.rss_worker_peak_mib,
         processes: srv.processes, server_cpu_s: srv.server_cpu_s,
         client_cpu_s: round(clientCpu, 2),
-        other_cpu_s: busy0 != null && busy1 != null ? round(Math.max(0, busy1 - busy0 - clientCpu - (srv.server_cpu_s || 0)), 2) : null,
+        s3_cpu_s: s3cpu,
+        other_cpu_s: busy0 != null && busy1 != null ? round(Math.max(0, busy1 - busy0 - clientCpu - (srv.server_cpu_s || 0) - (s3cpu || 0)), 2) : null,
         ops,
       };
       if (waited != null) row.waited_idle_s = waited;
@@ -1338,6 +1349,7 @@ function summarize(rows, targets, base) {
         rss_peak_mib: median(rs.map((r) => r.rss_peak_mib)),
         rss_worker_peak_mib: median(rs.map((r) => r.rss_worker_peak_mib)),
         server_cpu_s: median(rs.map((r) => r.server_cpu_s)),
+        s3_cpu_s: median(rs.map((r) => r.s3_cpu_s)),
         other_cpu_s: median(rs.map((r) => r.other_cpu_s)),
         errors: rs.reduce((s, r) => s + (r.errors || 0), 0),
       };

@@ -121,3 +121,14 @@ export async function compactOsd(rgw) {
     return false;
   }
 }
+
+// the pids of RGW's daemons (monitor, OSD, radosgw), for the CPU they use during a section
+export function rgwPids(rgw) {
+  if (!rgw || rgw.stopped) return [];
+  const pids = [];
+  for (const d of ['mon', 'osd', 'rgw']) {
+    const pid = Number(fs.readFileSync(path.join(rgw.dir, `${d}.pid`), { encoding: 'utf8', flag: 'r' }).trim());
+    if (pid > 0) pids.push(pid);
+  }
+  return pids;
+}
