@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // enlil's own client-side benchmark. Plain Node ESM; built-in modules only, except the repo's own
-// @aws-sdk/client-s3 (--store s3) and bcryptjs (--auth), loaded only in those modes.
+// bcryptjs, loaded only with --auth (for enlil's users file).
 //
 // It starts enlil (node dist/main.js serve) and, when Debian's docker-registry (distribution 2.8.2)
 // is installed, that one too, each on 127.0.0.1 with a fresh storage directory (or, with --store s3,
@@ -621,7 +621,8 @@ class Section {
     }
     for (let hop = 0; opts.follow && hop < 4 && [301, 302, 303, 307, 308].includes(res.status); hop++) {
       url = location({ url }, res, `${op} redirect`);
-      res = await this.send(op, method, url, { ...opts, headers: { ...opts.headers, ...(await authHeaders(url)) } });
+      // timed apart: the registry's redirect and the storage's answer are different costs
+      res = await this.send(`${op}>redirected`, method, url, { ...opts, headers: { ...opts.headers, ...(await authHeaders(url)) } });
     }
     if (!expect.includes(res.status)) {
       const detail = res.body.length ? ' ' + res.body.toString('utf8', 0, Math.min(200, res.body.length)).replace(/\s+/g, ' ') : '';

@@ -11,11 +11,11 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool'];
+const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool', 'curl'];
 export const REGION = 'us-east-1';
 
 function onPath(bin) {
-  for (const dir of (process.env.PATH || '').split(':').concat(['/usr/bin', '/usr/sbin'])) {
+  for (const dir of (process.env.PATH || '').split(':')) { // as the script's `command -v` looks
     try {
       fs.accessSync(path.join(dir || '.', bin), fs.constants.X_OK);
       return true;
@@ -50,7 +50,7 @@ async function freeRange() {
 export async function startRgw({ script, s3Port }) {
   const missing = BINARIES.filter((b) => !onPath(b));
   if (missing.length) {
-    throw new Error(`--store s3 needs Ceph (not installed: ${missing.join(', ')}): apt-get install -y ceph-mon ceph-osd radosgw ceph-common`);
+    throw new Error(`--store s3 needs Ceph and curl (not installed: ${missing.join(', ')}): apt-get install -y ceph-mon ceph-osd radosgw ceph-common curl`);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enlil-bench-rgw-'));
   const rgw = {
@@ -89,24 +89,17 @@ export function stopRgwSync(rgw, keep) {
   if (!keep) fs.rmSync(rgw.dir, { recursive: true, force: true });
 }
 
-// A client of the repo's own @aws-sdk/client-s3 (loaded only for --store s3: the fs mode needs no
-// dependency). Checksums only when required: RGW does not take aws-chunked trailers.
-async function s3Client(rgw) {
-  const { S3Client } = await import('@aws-sdk/client-s3');
-  return new S3Client({
-    endpoint: rgw.endpoint, region: REGION, forcePathStyle: true,
-    credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
+// sha256 of an empty body: curl's SigV4 signing needs it as x-amz-content-sha256, or RGW answers 403
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
+// PUT /<bucket>, signed with SigV4 by curl (which ceph-rgw.sh needs anyway): no SDK in the harness
 export async function createBucket(rgw, bucket) {
-  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const client = await s3Client(rgw);
   try {
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  } finally {
-    client.destroy();
+    await run('curl', ['-sS', '--fail-with-body', '--max-time', '30', '--aws-sigv4', `aws:amz:${REGION}:s3`,
+      '--user', `${rgw.accessKey}:${rgw.secretKey}`, '-H', `x-amz-content-sha256: ${EMPTY_SHA256}`,
+      '-X', 'PUT', `${rgw.endpoint}/${bucket}`], { timeout: 40000 });
+  } catch (e) {
+    throw new Error(`creating bucket ${bucket} failed: ${(e.stdout || e.stderr || e.message).trim().slice(0, 300)}`);
   }
 }
 
