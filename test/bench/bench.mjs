@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// enlil's own client-side benchmark. Plain Node ESM, built-in modules only.
+// enlil's own client-side benchmark. Plain Node ESM; built-in modules only, except the repo's own
+// bcryptjs, loaded only with --auth (for enlil's users file).
 //
 // It starts enlil (node dist/main.js serve) and, when Debian's docker-registry (distribution 2.8.2)
-// is installed, that one too, each on 127.0.0.1 with a fresh storage directory, drives both over
-// HTTP the way docker/containerd do, and prints a table with the ratio enlil/distribution.
-// `--url NAME=URL` benches already running registries instead. See README.md next to this file.
+// is installed, that one too, each on 127.0.0.1 with a fresh storage directory (or, with --store s3,
+// a fresh bucket on a throwaway Ceph RGW), drives both over HTTP the way docker/containerd do, and
+// prints a table with the ratio enlil/distribution. `--url NAME=URL` benches already running
+// registries instead. See README.md next to this file.
 //
 // Exit status: 0 = every request answered as expected, 1 = at least one error, 2 = bad usage or
 // no registry could be started/reached.
@@ -19,6 +21,9 @@ import { setMaxListeners } from 'node:events';
 import { spawn, execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { AUTH_MODES, ClientAuth, enlilAuthEnv } from './auth.mjs';
+import { REGION, compactOsd, createBucket, rgwPids, startRgw, stopRgwSync } from './rgw.mjs';
+import { machineInfo, renderMarkdown } from './report.mjs';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -41,6 +46,14 @@ targets
   --targets LIST            registries to start: enlil,dist (default: both; dist only if installed)
   --base NAME               the denominator of the ratios (default: dist, else the last target)
   --keep                    keep the temporary storage dirs and logs
+  --user U, --password P    credentials for --url targets (Basic, or the realm of a Bearer challenge)
+the registries it starts
+  --store fs|s3             filesystem (default), or S3: a throwaway Ceph RGW with one fresh bucket per
+                            registry, stopped and wiped at the end (needs Debian's ceph packages)
+  --s3-redirect on|off      blob GETs answered with a redirect to presigned S3 URLs (on: both
+                            registries' default)
+  --auth none|htpasswd|token  enlil's auth (none); distribution stays without auth as the baseline
+  --workers N               enlil serve --workers N (1); RSS is summed over the primary and its workers
 scenarios and sizes (defaults, then --quick values)
   --scenarios LIST          ${SCENARIOS.join(',')}
   --repeat N                repetitions; the table shows medians (1)
@@ -64,6 +77,7 @@ limits
 output
   --out FILE                JSON results (default .bench/bench-<timestamp>.json in the repo)
   --ops                     also print p50/p99 per request type
+  --markdown                also print the ratio table as Markdown, ready to paste into README.md
   -h, --help
 `;
 
@@ -119,6 +133,7 @@ function parseArgs(argv) {
     urls: [], targets: null, base: null, keep: false, scenarios: SCENARIOS.slice(), repeat: 1, quick: false,
     size: 256 * MiB, chunk: 8 * MiB, clients: 32, smallCount: 32, smallSize: 4 * KiB, manifests: 500, page: 100,
     mounts: 200, conc: 8, rangeConc: 4, warmup: true, waitIdle: 0, timeout: 60, scenarioTimeout: 600, out: null, ops: false,
+    store: 'fs', s3Redirect: true, auth: 'none', workers: 1, user: null, password: null, markdown: false,
   };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -160,6 +175,23 @@ function parseArgs(argv) {
       case '--scenario-timeout': o.scenarioTimeout = parsePositive(value(), arg); break;
       case '--out': o.out = value(); break;
       case '--ops': o.ops = true; break;
+      case '--markdown': o.markdown = true; break;
+      case '--store': {
+        const v = value();
+        if (!['fs', 'filesystem', 's3'].includes(v)) throw new UsageError('--store is fs or s3');
+        o.store = v === 's3' ? 's3' : 'fs';
+        break;
+      }
+      case '--s3-redirect': {
+        const v = value();
+        if (!['on', 'off'].includes(v)) throw new UsageError('--s3-redirect is on or off');
+        o.s3Redirect = v === 'on';
+        break;
+      }
+      case '--auth': o.auth = value(); if (!AUTH_MODES.includes(o.auth)) throw new UsageError(`--auth is ${AUTH_MODES.join(', ')}`); break;
+      case '--workers': o.workers = parsePositive(value(), arg); break;
+      case '--user': o.user = value(); break;
+      case '--password': o.password = value(); break;
       default: throw new UsageError(`unknown argument ${argv[i]}`);
     }
   }
@@ -172,6 +204,13 @@ function parseArgs(argv) {
   for (const s of o.scenarios) if (!SCENARIOS.includes(s)) throw new UsageError(`unknown scenario ${s}`);
   if (o.targets) for (const t of o.targets) if (!['enlil', 'dist'].includes(t)) throw new UsageError(`--targets: unknown ${t}`);
   if (o.urls.length && o.targets) throw new UsageError('--url and --targets do not mix');
+  if (o.urls.length) {
+    for (const f of ['--store', '--s3-redirect', '--auth', '--workers']) if (given.has(f)) throw new UsageError(`${f} applies to the registries the harness starts, not to --url`);
+  } else if (given.has('--user') || given.has('--password')) {
+    throw new UsageError('--user and --password are for --url targets; --auth makes its own account');
+  }
+  if (o.workers > 64) throw new UsageError('--workers: at most 64');
+  if (given.has('--s3-redirect') && o.store !== 's3') throw new UsageError('--s3-redirect needs --store s3');
   const names = new Set();
   for (const u of o.urls) {
     if (names.has(u.name)) throw new UsageError(`duplicate target name ${u.name}`);
@@ -267,6 +306,14 @@ function processTree(pid) {
   return out;
 }
 
+// CPU seconds used so far by RGW's daemons (--store s3), or null
+function s3Cpu() {
+  if (!RGW) return null;
+  let pids;
+  try { pids = rgwPids(RGW); } catch { return null; }
+  return pids.reduce((sum, p) => sum + (procStat(p)?.cpu || 0), 0);
+}
+
 // busy CPU seconds of the whole machine, to see how much else ran during a section
 function hostBusy() {
   try {
@@ -277,6 +324,8 @@ function hostBusy() {
   }
 }
 
+// Peak RSS of a registry: the sum over its process tree (the primary and the workers of
+// `enlil serve --workers N`) and each process's own peak, so that the figure per worker is known too.
 class ProcWatch {
   constructor(pid) {
     this.pids = pid ? processTree(pid) : [];
@@ -286,6 +335,7 @@ class ProcWatch {
     for (const p of this.pids) {
       try { fs.writeFileSync(`/proc/${p}/clear_refs`, '5'); } catch { /* not allowed: rely on sampling */ }
     }
+    this.peakOf = new Map(this.pids.map((p) => [p, 0]));
     this.rss0 = this.sampleRss();
     this.peak = this.rss0;
     this.cpu0 = this.cpu();
@@ -294,7 +344,11 @@ class ProcWatch {
   }
   sampleRss() {
     let sum = 0;
-    for (const p of this.pids) sum += procMem(p)?.rss || 0;
+    for (const p of this.pids) {
+      const rss = procMem(p)?.rss || 0;
+      if (rss > this.peakOf.get(p)) this.peakOf.set(p, rss);
+      sum += rss;
+    }
     return sum;
   }
   cpu() {
@@ -303,15 +357,21 @@ class ProcWatch {
     return sum;
   }
   stop() {
-    if (!this.pids.length) return { rss_peak_mib: null, rss_start_mib: null, server_cpu_s: null };
+    if (!this.pids.length) return { rss_peak_mib: null, rss_start_mib: null, rss_worker_peak_mib: null, server_cpu_s: null };
     clearInterval(this.timer);
     const now = this.sampleRss();
     let peak = Math.max(this.peak, now);
-    if (this.pids.length === 1) peak = Math.max(peak, procMem(this.pids[0])?.hwm || 0);
+    // the kernel's high-water mark (reset at start) catches peaks between two samples
+    for (const p of this.pids) this.peakOf.set(p, Math.max(this.peakOf.get(p), procMem(p)?.hwm || 0));
+    if (this.pids.length === 1) peak = Math.max(peak, this.peakOf.get(this.pids[0]));
+    // with workers, the primary only forks and supervises: "per worker" is the largest child
+    const workers = this.pids.length > 1 ? this.pids.slice(1) : this.pids;
     const alive = procStat(this.pids[0]) !== null;
     return {
       rss_start_mib: round(this.rss0 / 1024),
       rss_peak_mib: round(peak / 1024),
+      rss_worker_peak_mib: round(Math.max(...workers.map((p) => this.peakOf.get(p))) / 1024),
+      processes: this.pids.length,
       server_cpu_s: alive ? round(this.cpu() - this.cpu0, 2) : null,
       server_alive: alive,
     };
@@ -500,6 +560,7 @@ class Section {
     this.signal = AbortSignal.any([this.ac.signal, STOP.signal]);
     setMaxListeners(0, this.signal); // every request in flight listens to it
     this.requests = 0;
+    this.challenges = 0;
     this.connections = 0;
     this.bytes = 0;
     this.items = 0;
@@ -520,8 +581,8 @@ class Section {
     clearTimeout(this.timer);
   }
 
-  // a request whose status must be one of `expect`; retried once if a kept-alive socket was stale
-  async call(op, method, url, opts = {}, expect = [200]) {
+  // One exchange, counted and timed; retried once if a kept-alive socket was stale.
+  async send(op, method, url, opts) {
     const t0 = performance.now();
     let res;
     for (let attempt = 0; ; attempt++) {
@@ -543,6 +604,26 @@ class Section {
     this.latencies.push(ms);
     if (!this.byOp.has(op)) this.byOp.set(op, []);
     this.byOp.get(op).push(ms);
+    return res;
+  }
+
+  // A request as a client sends it: with credentials or a token for its scope when the registry wants
+  // them (the token requests count as requests of this section), redirects followed if opts.follow
+  // (without credentials: they go to another host, S3), and a status that must be one of `expect`.
+  async call(op, method, url, opts = {}, expect = [200]) {
+    const auth = this.target.auth;
+    const own = (u) => auth && new URL(u).origin === this.target.url;
+    const authHeaders = (u) => (own(u) ? auth.headers(method, u, (realmUrl, headers) => this.send('auth-token', 'GET', realmUrl, { headers })) : {});
+    let res = await this.send(op, method, url, { ...opts, headers: { ...opts.headers, ...(await authHeaders(url)) } });
+    if (res.status === 401 && own(url) && auth.challenged(res.headers['www-authenticate'], method, url)) {
+      this.challenges++; // a client that knows the realm and caches tokens should see few of these
+      res = await this.send(op, method, url, { ...opts, headers: { ...opts.headers, ...(await authHeaders(url)) } });
+    }
+    for (let hop = 0; opts.follow && hop < 4 && [301, 302, 303, 307, 308].includes(res.status); hop++) {
+      url = location({ url }, res, `${op} redirect`);
+      // timed apart: the registry's redirect and the storage's answer are different costs
+      res = await this.send(`${op}>redirected`, method, url, { ...opts, headers: { ...opts.headers, ...(await authHeaders(url)) } });
+    }
     if (!expect.includes(res.status)) {
       const detail = res.body.length ? ' ' + res.body.toString('utf8', 0, Math.min(200, res.body.length)).replace(/\s+/g, ' ') : '';
       throw new CheckError(`${op}: ${method} ${new URL(url).pathname}${new URL(url).search.slice(0, 80)} -> ${res.status}, expected ${expect.join('/')}${detail}`);
@@ -604,13 +685,13 @@ async function pushSmall(sec, t, repo, blob) {
 }
 
 async function getSmall(sec, t, repo, blob) {
-  const res = await sec.call('blob-get', 'GET', v2(t, repo, `blobs/${blob.digest}`), {}, [200]);
+  const res = await sec.call('blob-get', 'GET', v2(t, repo, `blobs/${blob.digest}`), { follow: true }, [200]);
   if (sha256(res.body) !== blob.digest) throw new CheckError(`GET blob ${blob.digest}: wrong content (${res.bytes} bytes)`);
   sec.bytes += res.bytes;
 }
 
 async function headBlob(sec, t, repo, digest, size, op = 'blob-head') {
-  const res = await sec.call(op, 'HEAD', v2(t, repo, `blobs/${digest}`), {}, [200]);
+  const res = await sec.call(op, 'HEAD', v2(t, repo, `blobs/${digest}`), { follow: true }, [200]);
   if (Number(res.headers['content-length']) !== size) throw new CheckError(`HEAD blob: Content-Length ${res.headers['content-length']}, expected ${size}`);
 }
 
@@ -719,20 +800,11 @@ const RUN = {
     const { repo, blob } = mono;
     await api.timed('pull-blob', async (sec) => {
       await headBlob(sec, t, repo, blob.digest, blob.size);
-      let url = v2(t, repo, `blobs/${blob.digest}`);
-      for (let hop = 0; hop < 4; hop++) {
-        const hash = crypto.createHash('sha256');
-        const res = await sec.call('blob-get', 'GET', url, { sink: (c) => hash.update(c), limit: blob.size }, [200, 307, 302]);
-        if (res.status !== 200) {
-          url = location(t, res, 'GET blob redirect');
-          continue;
-        }
-        const got = 'sha256:' + hash.digest('hex');
-        if (res.bytes !== blob.size || got !== blob.digest) throw new CheckError(`GET blob: ${res.bytes} bytes, ${got}; expected ${blob.size} bytes, ${blob.digest}`);
-        sec.bytes += res.bytes;
-        return;
-      }
-      throw new CheckError('GET blob: too many redirects');
+      const hash = crypto.createHash('sha256');
+      const res = await sec.call('blob-get', 'GET', v2(t, repo, `blobs/${blob.digest}`), { sink: (c) => hash.update(c), limit: blob.size, follow: true }, [200]);
+      const got = 'sha256:' + hash.digest('hex');
+      if (res.bytes !== blob.size || got !== blob.digest) throw new CheckError(`GET blob: ${res.bytes} bytes, ${got}; expected ${blob.size} bytes, ${blob.digest}`);
+      sec.bytes += res.bytes;
     });
   },
 
@@ -746,7 +818,7 @@ const RUN = {
       const b = Math.min(blob.size, a + blob.chunk) - 1;
       const hash = crypto.createHash('sha256');
       const res = await sec.call('blob-range', 'GET', v2(t, repo, `blobs/${blob.digest}`), {
-        headers: { range: `bytes=${a}-${b}` }, sink: (c) => hash.update(c), limit: b - a + 1,
+        headers: { range: `bytes=${a}-${b}` }, sink: (c) => hash.update(c), limit: b - a + 1, follow: true,
       }, [206]);
       const cr = res.headers['content-range'];
       if (cr !== `bytes ${a}-${b}/${blob.size}`) throw new CheckError(`Range ${a}-${b}: Content-Range ${cr}`);
@@ -892,6 +964,7 @@ async function runScenario(t, rep, scenario) {
       const watch = new ProcWatch(t.pid);
       watch.start();
       const busy0 = hostBusy();
+      const s3cpu0 = s3Cpu();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       try {
@@ -904,6 +977,7 @@ async function runScenario(t, rep, scenario) {
       const seconds = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);
       const busy1 = hostBusy();
+      const s3cpu = s3cpu0 != null ? round(s3Cpu() - s3cpu0, 2) : null;
       const srv = watch.stop();
       if (srv.server_alive === false) sec.fail(new Error(`${t.name} (pid ${t.pid}) is gone`));
       const clientCpu = (cpu.user + cpu.system) / 1e6;
@@ -919,13 +993,16 @@ async function runScenario(t, rep, scenario) {
         items_s: sec.items ? round(sec.items / seconds) : null,
         p50_ms: round(percentile(lat, 50), 2), p99_ms: round(percentile(lat, 99), 2), max_ms: round(lat[lat.length - 1], 2),
         errors: sec.errors, error_samples: sec.errorSamples,
-        rss_start_mib: srv.rss_start_mib, rss_peak_mib: srv.rss_peak_mib, server_cpu_s: srv.server_cpu_s,
+        rss_start_mib: srv.rss_start_mib, rss_peak_mib: srv.rss_peak_mib, rss_worker_peak_mib: srv.rss_worker_peak_mib,
+        processes: srv.processes, server_cpu_s: srv.server_cpu_s,
         client_cpu_s: round(clientCpu, 2),
-        other_cpu_s: busy0 != null && busy1 != null ? round(Math.max(0, busy1 - busy0 - clientCpu - (srv.server_cpu_s || 0)), 2) : null,
+        s3_cpu_s: s3cpu,
+        other_cpu_s: busy0 != null && busy1 != null ? round(Math.max(0, busy1 - busy0 - clientCpu - (srv.server_cpu_s || 0) - (s3cpu || 0)), 2) : null,
         ops,
       };
       if (waited != null) row.waited_idle_s = waited;
       if (sec.pages) row.pages = sec.pages;
+      if (t.auth) row.auth_challenges = sec.challenges;
       if (sec.notes) row.notes = sec.notes;
       rows.push(row);
       const thru = primary(name) === 'mb_s' ? `${row.mb_s} MB/s` : primary(name) === 'items_s' ? `${row.items_s} tags/s` : `${row.req_s} req/s`;
@@ -976,7 +1053,7 @@ async function alive(t) {
   const agent = new http.Agent({ keepAlive: false });
   try {
     const res = await exchange(agent, 'GET', `${t.url}/v2/`, { timeoutMs: 5000, signal: AbortSignal.timeout(10000) });
-    return res.status === 200;
+    return res.status === 200 || res.status === 401; // 401: it wants credentials, so it is there
   } catch {
     return false;
   } finally {
@@ -1031,33 +1108,86 @@ async function waitReady(t, child, logFile) {
       }
       try {
         const res = await exchange(agent, 'GET', `${t.url}/v2/`, { timeoutMs: 2000 });
-        if (res.status === 200) return;
+        if (res.status === 200 || res.status === 401) return; // 401: up, with auth on
       } catch { /* not listening yet */ }
       await sleep(100);
     }
-    throw new Error(`${t.name} did not answer GET /v2/ with 200 within 30 s:\n${tail(logFile)}`);
+    throw new Error(`${t.name} did not answer GET /v2/ with 200 or 401 within 30 s:\n${tail(logFile)}`);
   } finally {
     agent.destroy();
   }
+}
+
+// enlil with --workers N: wait until the primary has forked them all (bounded), so that the first
+// timed section measures N workers and its RSS sum covers every one of them
+async function waitWorkers(t, n) {
+  for (let i = 0; i < 300; i++) { // 30 s
+    if (processTree(t.pid).length > n) return;
+    await sleep(100);
+  }
+  throw new Error(`${t.name}: ${n} workers did not start within 30 s:\n${tail(t.logFile)}`);
+}
+
+// the storage settings of the two registries, from one place: a directory, or a bucket of RGW
+function enlilStorageEnv(storage) {
+  if (storage.root) return { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: storage.root };
+  return {
+    REGISTRY_STORAGE: 's3',
+    REGISTRY_STORAGE_S3_BUCKET: storage.bucket,
+    REGISTRY_STORAGE_S3_ACCESSKEY: RGW.accessKey,
+    REGISTRY_STORAGE_S3_SECRETKEY: RGW.secretKey,
+    REGISTRY_STORAGE_S3_REGION: REGION,
+    REGISTRY_STORAGE_S3_REGIONENDPOINT: RGW.endpoint,
+    REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
+    REGISTRY_STORAGE_REDIRECT_DISABLE: String(!OPT.s3Redirect),
+  };
+}
+
+function distStorageYaml(storage) {
+  if (storage.root) return ['  filesystem:', `    rootdirectory: ${storage.root}`];
+  return [
+    '  s3:',
+    `    accesskey: ${RGW.accessKey}`,
+    `    secretkey: ${RGW.secretKey}`,
+    `    region: ${REGION}`,
+    `    regionendpoint: ${RGW.endpoint}`, // implies path-style in 2.8, which has no forcepathstyle
+    `    bucket: ${storage.bucket}`,
+    '    secure: false',
+    '    v4auth: true',
+    '  redirect:',
+    `    disable: ${!OPT.s3Redirect}`,
+  ];
 }
 
 async function startRegistry(name) {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `enlil-bench-${name}-`));
   TMP_DIRS.push(dir);
-  const root = path.join(dir, 'storage');
-  fs.mkdirSync(root);
+  const storage = {};
+  if (OPT.store === 's3') {
+    storage.bucket = `bench-${RUN_ID}-${name}`;
+    await createBucket(RGW, storage.bucket);
+  } else {
+    storage.root = path.join(dir, 'storage');
+    fs.mkdirSync(storage.root);
+  }
   const logFile = path.join(dir, 'registry.log');
   const out = fs.openSync(logFile, 'a');
   let child;
+  let credentials = null;
   if (name === 'enlil') {
     const main = path.join(REPO_ROOT, 'dist', 'main.js');
     if (!fs.existsSync(main)) throw new Error(`${main} does not exist: run npm run build (npm run bench does)`);
-    child = spawn(process.execPath, [main, 'serve'], {
+    const auth = await enlilAuthEnv(OPT.auth, dir);
+    if (auth.user) credentials = auth;
+    const args = [main, 'serve'];
+    if (OPT.workers > 1) args.push('--workers', String(OPT.workers));
+    child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
       env: registryEnv({
         REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
-        REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root,
+        ...enlilStorageEnv(storage),
+        ...auth.env,
         REGISTRY_LOG_LEVEL: 'warn',
         // the same settings as docker-registry's config below
         REGISTRY_LOG_ACCESSLOG_DISABLED: 'true',
@@ -1077,8 +1207,7 @@ async function startRegistry(name) {
       'storage:',
       '  cache:',
       '    blobdescriptor: inmemory',
-      '  filesystem:',
-      `    rootdirectory: ${root}`,
+      ...distStorageYaml(storage),
       '  delete:',
       '    enabled: true',
       '  maintenance:',
@@ -1091,14 +1220,26 @@ async function startRegistry(name) {
       '  storagedriver:',
       '    enabled: false',
       '',
-    ].join('\n'));
-    child = spawn(DIST_BIN, ['serve', config], { cwd: dir, env: registryEnv({}), stdio: ['ignore', out, out] });
+    ].join('\n'), { mode: 0o600 });
+    // its s3 driver fails at startup when AWS_CA_BUNDLE is set (LoadCustomCABundleError)
+    const env = registryEnv({});
+    delete env.AWS_CA_BUNDLE;
+    child = spawn(DIST_BIN, ['serve', config], { cwd: dir, env, stdio: ['ignore', out, out] });
   }
   fs.closeSync(out);
   CHILDREN.push(child);
-  const t = { name, url: `http://127.0.0.1:${port}`, pid: child.pid, started: true, child, dir, logFile };
+  const t = { name, url: `http://127.0.0.1:${port}`, pid: child.pid, started: true, child, dir, logFile, bucket: storage.bucket };
+  if (credentials) t.auth = new ClientAuth(credentials.user, credentials.password);
+  if (name === 'enlil') {
+    t.authMode = OPT.auth;
+    t.workers = OPT.workers;
+  } else {
+    t.authMode = 'none';
+    t.workers = 1;
+  }
   child.on('error', (e) => log(`${name}: ${e.message}`));
   await waitReady(t, child, logFile);
+  if (name === 'enlil' && OPT.workers > 1) await waitWorkers(t, OPT.workers);
   return t;
 }
 
@@ -1116,10 +1257,14 @@ async function stopChild(child) {
 function cleanupSync() {
   for (const c of CHILDREN) {
     if (c.exitCode === null && c.signalCode === null) {
-      try { c.kill('SIGKILL'); } catch { /* gone */ }
+      // the whole tree: enlil's workers too, not only the primary
+      for (const pid of processTree(c.pid).reverse()) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
     }
   }
   if (!OPT?.keep) for (const d of TMP_DIRS.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  stopRgwSync(RGW, OPT?.keep);
 }
 
 function findDistBinary() {
@@ -1144,7 +1289,50 @@ function versionOf(cmd, args) {
 // ------------------------------------------------------------------------------------------------
 // summary and table
 
-function summarize(rows, targets) {
+function storeLabel() {
+  if (OPT.store !== 's3') return 'filesystem';
+  return `S3 on a local Ceph RGW${RGW?.version ? ` (${/ceph version (\S+)/.exec(RGW.version)?.[1] ?? RGW.version})` : ''}, a fresh bucket per registry, ` +
+    `blob redirects ${OPT.s3Redirect ? 'on' : 'off'}`;
+}
+
+const AUTH_LABEL = { none: 'no auth', htpasswd: 'htpasswd auth', token: 'token auth' };
+
+function setupOf(t) {
+  const parts = [AUTH_LABEL[t.authMode] ?? 'no auth'];
+  if (t.workers > 1) parts.push(`${t.workers} workers`);
+  return parts.join(', ');
+}
+
+// the column heading of a target in the Markdown table
+function labelOf(t, distVersion) {
+  if (!t.started) return t.name;
+  if (t.name === 'dist') {
+    const v = /v?(\d+\.\d+)(?:\.\d+)?/.exec(distVersion || '');
+    return `distribution ${v ? v[1] : ''}`.trim();
+  }
+  const extra = [];
+  if (t.authMode && t.authMode !== 'none') extra.push(AUTH_LABEL[t.authMode]);
+  if (t.workers > 1) extra.push(`${t.workers} workers`);
+  return extra.length ? `${t.name} (${extra.join(', ')})` : t.name;
+}
+
+function captionOf(live, m) {
+  const setup = OPT.urls.length ? '' : `Store: ${storeLabel()}. ${live.map((t) => `${labelOf(t, null).split(' (')[0]}: ${setupOf(t)}`).join('; ')}. `;
+  const sizes = `blob ${OPT.size / MiB} MiB, chunk ${OPT.chunk / MiB} MiB, ${OPT.clients} clients x ${OPT.smallCount} x ${OPT.smallSize / KiB} KiB, ` +
+    `${OPT.manifests} manifests, ${OPT.mounts} mounts`;
+  return `${setup}Medians of ${OPT.repeat} repetition(s) (${sizes}). Ratio: throughput, higher is better. ` +
+    `Machine: ${m.cpu_model}, ${m.cores} cores, ${m.mem_gib} GiB, ${m.os ?? 'Linux'}, kernel ${os.release()}, Node ${m.node}. ` +
+    `\`npm run bench\`, ${new Date().toISOString().slice(0, 10)}.`;
+}
+
+// with --workers: which rows break the issue's bound of 150 MiB per worker is easy to see from this
+function workersNote(live) {
+  const w = live.find((t) => t.workers > 1);
+  if (!w) return '';
+  return `RSS/worker: the largest peak of one worker process of ${w.name}; peak RSS is the sum over its primary and ${w.workers} workers.`;
+}
+
+function summarize(rows, targets, base) {
   const order = [];
   for (const r of rows) if (!order.includes(r.scenario)) order.push(r.scenario);
   return order.map((scenario) => {
@@ -1160,12 +1348,23 @@ function summarize(rows, targets) {
         p50_ms: median(rs.map((r) => r.p50_ms)),
         p99_ms: median(rs.map((r) => r.p99_ms)),
         rss_peak_mib: median(rs.map((r) => r.rss_peak_mib)),
+        rss_worker_peak_mib: median(rs.map((r) => r.rss_worker_peak_mib)),
         server_cpu_s: median(rs.map((r) => r.server_cpu_s)),
+        s3_cpu_s: median(rs.map((r) => r.s3_cpu_s)),
         other_cpu_s: median(rs.map((r) => r.other_cpu_s)),
         errors: rs.reduce((s, r) => s + (r.errors || 0), 0),
       };
     }
-    return { scenario, unit: UNIT[metric], targets: per };
+    const entry = { scenario, unit: UNIT[metric], targets: per };
+    if (base && per[base]) {
+      // throughput: higher is better; p99 and RSS: lower is better
+      entry.ratios = {};
+      for (const [name, v] of Object.entries(per)) {
+        if (name === base) continue;
+        entry.ratios[name] = { thru: ratio(v.thru, per[base].thru), p99: ratio(v.p99_ms, per[base].p99_ms), rss_peak: ratio(v.rss_peak_mib, per[base].rss_peak_mib) };
+      }
+    }
+    return entry;
   });
 }
 
@@ -1186,14 +1385,19 @@ function renderTable(summary, targets, base) {
   const slash = (s, key, digits) => names.map((n) => fmt(s.targets[n]?.[key], digits)).join(' / ');
   const header = ['scenario', 'unit', ...names];
   if (base) header.push(...others.map((n) => `${n}/${base} thru`));
-  header.push(`p50 ms`, `p99 ms`, `peak RSS MiB`, `CPU s`);
+  const workers = targets.some((t) => t.workers > 1);
+  header.push(`p50 ms`, `p99 ms`, `peak RSS MiB`);
+  if (workers) header.push('RSS/worker MiB');
+  header.push(`CPU s`);
   if (base) header.push(...others.map((n) => `${n}/${base} p99, RSS`));
   header.push('errors');
   const lines = [header];
   for (const s of summary) {
     const line = [s.scenario, s.unit, ...names.map((n) => fmt(s.targets[n]?.thru))];
     if (base) line.push(...others.map((n) => fmt(ratio(s.targets[n]?.thru, s.targets[base]?.thru), 2)));
-    line.push(slash(s, 'p50_ms', 1), slash(s, 'p99_ms', 1), slash(s, 'rss_peak_mib', 0), slash(s, 'server_cpu_s', 2));
+    line.push(slash(s, 'p50_ms', 1), slash(s, 'p99_ms', 1), slash(s, 'rss_peak_mib', 0));
+    if (workers) line.push(slash(s, 'rss_worker_peak_mib', 0));
+    line.push(slash(s, 'server_cpu_s', 2));
     if (base) {
       line.push(...others.map((n) => `${fmt(ratio(s.targets[n]?.p99_ms, s.targets[base]?.p99_ms), 2)}, ${fmt(ratio(s.targets[n]?.rss_peak_mib, s.targets[base]?.rss_peak_mib), 2)}`));
     }
@@ -1229,6 +1433,7 @@ function renderOps(rows, targets) {
 
 let OPT = null;
 let DIST_BIN = null;
+let RGW = null; // the throwaway Ceph RGW of --store s3
 const RUN_ID = Date.now().toString(36);
 const STOP = new AbortController();
 setMaxListeners(0, STOP.signal);
@@ -1258,10 +1463,21 @@ async function main() {
       const port = Number(new URL(u.url).port || 80);
       if (!u.pid) u.pid = pidOfPort(port);
       if (!u.pid) log(`bench: no pid found for ${u.name} (${u.url}); RSS and CPU will be missing`);
+      if (OPT.user != null) u.auth = new ClientAuth(OPT.user, OPT.password);
       targets.push(u);
     }
   } else {
     DIST_BIN = findDistBinary();
+    if (OPT.store === 's3') {
+      try {
+        log('bench: starting a throwaway Ceph RGW (S3)');
+        RGW = await startRgw({ script: path.join(REPO_ROOT, 'test', 'support', 'ceph-rgw.sh'), s3Port: await freePort() });
+        log(`bench: RGW on ${RGW.endpoint}`);
+      } catch (e) {
+        log(`bench: ${e.message}`);
+        return 2;
+      }
+    }
     const wanted = OPT.targets || ['enlil', 'dist'];
     for (const name of wanted) {
       if (name === 'dist' && !DIST_BIN) {
@@ -1299,6 +1515,7 @@ async function main() {
   log(`bench: ${live.map((t) => `${t.name}=${t.url}${t.pid ? ` (pid ${t.pid})` : ''}`).join(', ')}`);
   log(`bench: blob ${OPT.size / MiB} MiB, chunk ${OPT.chunk / MiB} MiB, ${OPT.clients} clients x ${OPT.smallCount} x ${OPT.smallSize / KiB} KiB, ` +
     `${OPT.manifests} manifests (n=${OPT.page}), ${OPT.mounts} mounts, repeat ${OPT.repeat}`);
+  if (!OPT.urls.length) log(`bench: store ${storeLabel()}; ${live.map((t) => `${t.name}: ${setupOf(t)}`).join('; ')}`);
 
   const t0 = Date.now();
   let warmupErrors = 0;
@@ -1307,6 +1524,10 @@ async function main() {
   }
   const rows = [];
   for (let n = 1; n <= OPT.repeat && !STOP.signal.aborted; n++) {
+    if (RGW && n > 1) {
+      log('bench: compacting the OSD (a used store is slower: deletion markers)');
+      if (!(await compactOsd(RGW))) log('bench: compacting the OSD failed; going on');
+    }
     log(`bench: repetition ${n}/${OPT.repeat}: preparing data`);
     const rep = { n, data: makeRepData() };
     const order = n % 2 ? live : live.slice().reverse();
@@ -1326,7 +1547,7 @@ async function main() {
   }
   const wall = (Date.now() - t0) / 1000;
   const errors = rows.reduce((s, r) => s + (r.errors || 0), 0) + warmupErrors + failures;
-  const summary = summarize(rows, live);
+  const summary = summarize(rows, live, base);
 
   const table = renderTable(summary, live, base);
   process.stdout.write(`\n${table}\n`);
@@ -1335,7 +1556,14 @@ async function main() {
       `${live.filter((t) => t.name !== base).map((t) => `${t.name}/${base}`).join(', ')} thru: higher is better; p99 and RSS ratios: lower is better. ` +
       `Slash columns list ${live.map((t) => t.name).join(' / ')}. Medians of ${OPT.repeat} repetition(s).\n`);
   }
+  if (workersNote(live)) process.stdout.write(`\n${workersNote(live)}\n`);
   if (OPT.ops) process.stdout.write(`\n${renderOps(rows, live)}\n`);
+  const machine = machineInfo();
+  const distVersion = DIST_BIN ? versionOf(DIST_BIN, ['--version']) : null;
+  if (OPT.markdown) {
+    const labelled = live.map((t) => ({ name: t.name, label: labelOf(t, distVersion) }));
+    process.stdout.write(`\n${renderMarkdown({ summary, targets: labelled, base, caption: captionOf(live, machine) })}\n`);
+  }
   const reconnects = rows.filter((r) => r.requests >= 20 && r.connections > r.requests / 2);
   if (reconnects.length) process.stdout.write(`\nnote: keep-alive mostly not reused (new connections / requests) in ${reconnects.map((r) => `${r.target} ${r.scenario} ${r.connections}/${r.requests}`).join(', ')}.\n`);
   const noisy = rows.filter((r) => r.other_cpu_s > 0.5 && r.other_cpu_s > 0.2 * r.seconds);
@@ -1365,11 +1593,15 @@ async function main() {
     run_id: RUN_ID,
     started: new Date(t0).toISOString(),
     wall_s: round(wall, 1),
-    machine: { node: process.version, cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, mem_gib: round(os.totalmem() / GiB) },
+    machine,
     enlil_commit: versionOf('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']),
-    dist_version: DIST_BIN ? versionOf(DIST_BIN, ['--version']) : null,
-    options: { ...OPT, urls: undefined },
-    targets: live.map((t) => ({ name: t.name, url: t.url, pid: t.pid, started: t.started })),
+    dist_version: distVersion,
+    store: OPT.urls.length ? null : { driver: OPT.store === 's3' ? 's3' : 'filesystem', ...(RGW ? { server: RGW.version, redirect: OPT.s3Redirect } : {}) },
+    auth: OPT.urls.length ? null : OPT.auth,
+    workers: OPT.urls.length ? null : OPT.workers,
+    options: { ...OPT, urls: undefined, password: undefined },
+    targets: live.map((t) => ({ name: t.name, label: labelOf(t, distVersion), url: t.url, pid: t.pid, started: t.started,
+      auth: t.authMode ?? null, workers: t.workers ?? null, bucket: t.bucket })),
     base,
     errors,
     summary,
