@@ -50,8 +50,7 @@ describe('enlil serve with ENLIL_WORKERS=2', () => {
     }
     const [victim] = workerPids(primary)
     process.kill(victim!, 'SIGKILL')
-    for (let i = 0; i < 50 && !(workerPids(primary).length === 2 && !workerPids(primary).includes(victim!)); i++) await new Promise((r) => setTimeout(r, 100))
-    expect(workerPids(primary)).toHaveLength(2)
+    await waitFor(() => workerPids(primary).length === 2 && !workerPids(primary).includes(victim!), 'a replacement worker')
     expect((await send(`${enlil.url}/v2/`)).status).toBe(200)
     const exited = new Promise<number | null>((ok) => enlil!.process.once('exit', (code) => ok(code)))
     enlil.process.kill('SIGTERM')
