@@ -7,8 +7,10 @@ import { ConfigError, loadConfig } from './config.js'
 import { createLogger } from './log.js'
 import { serve } from './server.js'
 import { keysGenerate, maskSecrets, usersAdd } from './cli.js'
+import { gcCommand } from './gc-command.js'
 
 const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml] [--workers N]
+       enlil gc [CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]   (retention, then garbage collection)
        enlil config check [CONFIG.yml]          (validates; prints the effective settings, secrets masked)
        enlil users add NAME --file HTPASSWD     (password from stdin, or asked for)
        enlil keys generate [--type ec|rsa|ed25519] > token.pem
@@ -27,6 +29,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'users' && rest[0] === 'add') return usersAdd(rest.slice(1))
   if (command === 'keys' && rest[0] === 'generate') return keysGenerate(rest.slice(1))
+  if (command === 'gc') return gcCommand(rest)
   if (command === 'config' && rest[0] === 'check') {
     const file = rest.slice(1).find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
     try {
