@@ -214,6 +214,21 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     ])
   }
 
+  /**
+   * Revisions whose link exists, with its modified time. distribution deletes a manifest by removing
+   * the link file only, leaving the folder behind on a filesystem: such a folder is no revision.
+   */
+  async function linkedRevisions(repo: string, among?: (d: Digest) => boolean): Promise<Map<string, { digest: Digest; modifiedAt: Date }>> {
+    const names = (await listDigests(driver, paths.revisions(repo))).filter((d) => among?.(d) ?? true)
+    const infos = await mapLimit(names, concurrency, (d) => driver.stat(paths.revisionLink(repo, d)))
+    const out = new Map<string, { digest: Digest; modifiedAt: Date }>()
+    names.forEach((d, i) => {
+      const info = infos[i]
+      if (info && !info.isDirectory) out.set(d.value, { digest: d, modifiedAt: info.modifiedAt })
+    })
+    return out
+  }
+
   /** Step 1 for one repository. */
   async function markRepository(repo: string): Promise<void> {
     const policy = options.retention ? policyFor(options.retention, repo) : undefined
@@ -226,8 +241,8 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
       }
     }
     const tags = await readTags(repo)
-    const revisionList = await listDigests(driver, paths.revisions(repo))
-    const revisions = new Set(revisionList.map((d) => d.value))
+    const linked = await linkedRevisions(repo)
+    const revisions = new Set(linked.keys())
     summary.manifests += revisions.size
     const subjectsWithReferrers = new Set((await listDigests(driver, paths.referrersRoot(repo))).map((d) => d.value))
     const kept = new Set<string>()
@@ -237,13 +252,10 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     }
     await keep(repo, tags.values(), revisions, kept, subjectsWithReferrers)
     // A revision written less than grace ago may be a push in progress (its tag comes next): a root.
-    const untagged = revisionList.filter((d) => !kept.has(d.value))
-    const young = await mapLimit(untagged, concurrency, async (d) => {
-      const info = await driver.stat(paths.revisionLink(repo, d))
-      return info !== undefined && info.modifiedAt.getTime() >= cutoff
-    })
-    await keep(repo, untagged.filter((_, i) => young[i]).map((d) => d.value), revisions, kept, subjectsWithReferrers)
-    const doomed = untagged.filter((d) => !kept.has(d.value))
+    const untagged = [...linked.values()].filter((r) => !kept.has(r.digest.value))
+    const young = untagged.filter((r) => r.modifiedAt.getTime() >= cutoff).map((r) => r.digest.value)
+    await keep(repo, young, revisions, kept, subjectsWithReferrers)
+    const doomed = untagged.filter((r) => !kept.has(r.digest.value)).map((r) => r.digest)
     if (doomed.length === 0) return
     // Which tags' histories mention each doomed revision: one listing per tag, only when needed.
     const history = new Map<string, string[]>()
@@ -270,8 +282,10 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
   /** Step 3 for one repository: marks what was pushed since step 1; notes layer links that may go. */
   async function markAgain(repo: string, suspectLinks: { repo: string; digest: Digest }[]): Promise<void> {
     const tags = await readTags(repo)
-    const revisionList = await listDigests(driver, paths.revisions(repo))
-    const revisions = new Set(revisionList.map((d) => d.value).filter((d) => !untaggedDecided.has(`${repo}@${d}`)))
+    // Only revisions not seen yet need their link checked.
+    const seen = (d: Digest) => traversed.has(d.value) || untaggedDecided.has(`${repo}@${d.value}`)
+    const added = await linkedRevisions(repo, (d) => !seen(d))
+    const revisions = new Set(added.keys())
     for (const [tag, target] of tags) {
       if (revisions.has(target) || !unlinked.has(`${repo}@${target}`)) continue
       // A tag moved onto a revision that step 1 unlinked as untagged: put the link back.

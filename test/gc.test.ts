@@ -1,0 +1,73 @@
+/**
+ * `enlil gc` on the filesystem store, beside a serving enlil; and on a folder Debian's docker-registry
+ * (distribution 2.8) filled, which must still be served in full afterwards.
+ */
+import { existsSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectServed, pushImages } from './support/images.js'
+import { gcScenarios, type GcTarget, runGc } from './support/gc-scenarios.js'
+import { pushBlobChunked, randomBlob } from './support/oci-client.js'
+import { DOCKER_REGISTRY, removeDir, requirePart, type Running, startDistribution, startEnlil, tempDir } from './support/processes.js'
+
+describe('enlil gc on the filesystem store', () => {
+  let root: string
+  let dir: string
+  let enlil: Running
+  beforeAll(async () => {
+    root = tempDir('gc-fs')
+    dir = tempDir('gc-fs-config')
+    enlil = await startEnlil(root)
+  })
+  afterAll(async () => {
+    await enlil?.stop()
+    removeDir(root)
+    removeDir(dir)
+  })
+  gcScenarios((): GcTarget => ({ url: enlil.url, dir, env: { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root } }))
+})
+
+const distribution = requirePart(existsSync(DOCKER_REGISTRY), 'docker-registry (distribution 2.8)', 'apt-get install docker-registry')
+
+describe.skipIf(!distribution)('enlil gc on a folder distribution 2.8 filled', () => {
+  const dirs: string[] = []
+  const running: Running[] = []
+  afterAll(async () => {
+    await Promise.all(running.map((r) => r.stop()))
+    dirs.forEach(removeDir)
+  })
+
+  it('collects what distribution left unreferenced; everything tagged is still pullable', async () => {
+    const root = tempDir('gc-dist')
+    const configDir = tempDir('gc-dist-config')
+    dirs.push(root, configDir)
+    const registry = await startDistribution(root, configDir)
+    running.push(registry)
+    const pushed = await pushImages(registry.url, 'legacy/app')
+    const orphan = randomBlob(9999)
+    await pushBlobChunked(registry.url, 'legacy/app', orphan)
+    // An image deleted the way distribution users do: by digest, leaving its blobs behind.
+    const doomed = await pushImages(registry.url, 'legacy/old')
+    for (const m of doomed.manifests) {
+      expect((await fetch(`${registry.url}/v2/legacy/old/manifests/${m.digest}`, { method: 'DELETE' })).status).toBe(202)
+    }
+    await registry.stop()
+
+    const target: GcTarget = { url: '', dir: configDir, env: { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root } }
+    const run = await runGc(target, ['--grace', '0s'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toContain(`deleting blob ${orphan.digest} (9999 bytes)`)
+    for (const b of [doomed.config, ...doomed.layers]) expect(run.stdout).toContain(`deleting blob ${b.digest}`)
+    for (const m of doomed.manifests) expect(run.stdout).toContain(`deleting blob ${m.digest}`)
+    for (const b of [pushed.config, ...pushed.layers]) expect(run.stdout).not.toContain(b.digest)
+
+    // Both registries still serve everything that was tagged.
+    const enlil = await startEnlil(root)
+    running.push(enlil)
+    await expectServed(enlil.url, pushed)
+    expect((await fetch(`${enlil.url}/v2/legacy/app/blobs/${orphan.digest}`, { method: 'HEAD' })).status).toBe(404)
+    await enlil.stop()
+    const again = await startDistribution(root, configDir)
+    running.push(again)
+    await expectServed(again.url, pushed)
+  })
+})
