@@ -119,7 +119,8 @@ async function listDigests(driver: StorageDriver, folder: string): Promise<Diges
 
 export async function collectGarbage(driver: StorageDriver, options: GcOptions): Promise<GcSummary> {
   const started = (options.now ?? (() => new Date()))()
-  const cutoff = started.getTime() - options.graceMs
+  // S3 timestamps have whole-second precision: a positive grace gets that second on top.
+  const cutoff = started.getTime() - options.graceMs - (options.graceMs > 0 ? 1000 : 0)
   const dryRun = options.dryRun ?? false
   const concurrency = options.concurrency ?? 16
   const progress = options.progress ?? (() => {})
