@@ -245,12 +245,10 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     const linked = await linkedRevisions(repo)
     const revisions = new Set(linked.keys())
     summary.manifests += revisions.size
-    const subjectsWithReferrers = new Set((await listDigests(driver, paths.referrersRoot(repo))).map((d) => d.value))
     const kept = new Set<string>()
-    if (!options.deleteUntagged) {
-      await keep(repo, [...tags.values(), ...revisions], revisions, kept, subjectsWithReferrers)
-      return
-    }
+    // Every revision is a root: referrers are revisions, so they need no lookup.
+    if (!options.deleteUntagged) return keep(repo, [...tags.values(), ...revisions], revisions, kept, new Set())
+    const subjectsWithReferrers = new Set((await listDigests(driver, paths.referrersRoot(repo))).map((d) => d.value))
     await keep(repo, tags.values(), revisions, kept, subjectsWithReferrers)
     // A revision written less than grace ago may be a push in progress (its tag comes next): a root.
     const untagged = [...linked.values()].filter((r) => !kept.has(r.digest.value))
