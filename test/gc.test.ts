@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectServed, pushImages } from './support/images.js'
 import { gcScenarios, type GcTarget, runGc } from './support/gc-scenarios.js'
-import { pushBlobChunked, randomBlob } from './support/oci-client.js'
+import { imageManifest, OCI_MANIFEST, pushBlobChunked, putManifest, randomBlob } from './support/oci-client.js'
 import { DOCKER_REGISTRY, removeDir, requirePart, type Running, startDistribution, startEnlil, tempDir } from './support/processes.js'
 
 describe('enlil gc on the filesystem store', () => {
@@ -69,5 +69,32 @@ describe.skipIf(!distribution)('enlil gc on a folder distribution 2.8 filled', (
     const again = await startDistribution(root, configDir)
     running.push(again)
     await expectServed(again.url, pushed)
+  })
+})
+
+describe('gc.schedule.interval: enlil serve collects by itself', () => {
+  let root: string
+  let enlil: Running
+  afterAll(async () => {
+    await enlil?.stop()
+    removeDir(root)
+  })
+
+  it('an unreferenced blob goes within a few intervals; a tagged image stays', async () => {
+    root = tempDir('gc-schedule')
+    enlil = await startEnlil(root, { ENLIL_GC_SCHEDULE_INTERVAL: '500ms', ENLIL_GC_GRACE: '0s' })
+    const config = randomBlob(100)
+    const layer = randomBlob(5000)
+    for (const b of [config, layer]) await pushBlobChunked(enlil.url, 'sched/app', b)
+    await putManifest(enlil.url, 'sched/app', 'v1', imageManifest(config, [layer]), OCI_MANIFEST)
+    const orphan = randomBlob(3000)
+    await pushBlobChunked(enlil.url, 'sched/app', orphan)
+    let status = 200
+    for (let i = 0; i < 60 && status === 200; i++) {
+      await new Promise((r) => setTimeout(r, 250))
+      status = (await fetch(`${enlil.url}/v2/sched/app/blobs/${orphan.digest}`, { method: 'HEAD' })).status
+    }
+    expect(status).toBe(404)
+    for (const b of [config, layer]) expect((await fetch(`${enlil.url}/v2/sched/app/blobs/${b.digest}`, { method: 'HEAD' })).status).toBe(200)
   })
 })
