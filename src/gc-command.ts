@@ -45,6 +45,10 @@ function describe(item: GcItem): string {
 }
 
 export async function gcCommand(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(`${GC_USAGE}\n\nApplies the retention policies, then deletes blobs no manifest reaches (older than the grace\nperiod) on the configured store. See README.md, "Garbage collection and retention".`)
+    return 0
+  }
   const parsed = parseArgs(args, env)
   if (typeof parsed === 'string') {
     console.error(`enlil gc: ${parsed}\n${GC_USAGE}`)
