@@ -39,6 +39,26 @@ const address = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'expec
  */
 export type OptionDoc = { description: string; defaultText?: string; envText?: string }
 const doc = (description: string, more: Omit<OptionDoc, 'description'> = {}): OptionDoc => ({ description, ...more })
+// ── Garbage collection and retention ──
+/** A glob (`*` never crosses `/`) or an anchored regex written `/…/`, as in the ACL. */
+const retentionPattern = z.string().min(1).refine((p) => {
+  if (!(p.length >= 2 && p.startsWith('/') && p.endsWith('/'))) return true
+  try {
+    new RegExp(p.slice(1, -1))
+    return true
+  } catch {
+    return false
+  }
+}, 'not a valid regular expression')
+
+const retentionPolicySchema = z.strictObject({
+  repositories: retentionPattern,
+  tags: retentionPattern.optional(),
+  keep: z.array(retentionPattern).default([]),
+  keeplast: z.coerce.number().int('expected a whole number of tags').nonnegative().optional(),
+  olderthan: duration.optional(),
+}).refine((p) => p.keeplast !== undefined || p.olderthan !== undefined, 'a retention policy needs keeplast, olderthan or both (else it removes nothing or everything)')
+// ── end of garbage collection and retention ──
 
 export const configSchema = z.strictObject({
   version: z.union([z.string(), z.number()]).optional().meta(doc('accepted and ignored: distribution\'s files start with `version: 0.1`')),
@@ -177,6 +197,20 @@ export const configSchema = z.strictObject({
       }).prefault({}),
     })).default([]).meta(doc('webhooks in distribution\'s format (see "Operating enlil")')),
   }).prefault({}),
+  // ── Garbage collection and retention (src/registry/gc.ts, src/registry/retention.ts) ──
+  gc: z.strictObject({
+    /** Blobs and manifests written less than this long ago are never collected (pushes in progress). */
+    grace: duration.default(3600_000).meta(doc('blobs and manifests written less than this long ago are never collected (pushes in progress)')),
+    /** Also remove manifests no tag reaches (never children, subjects or referrers of kept ones). */
+    deleteuntagged: bool.default(false).meta(doc('GC also removes manifests no tag reaches (never children, subjects or referrers of kept ones)')),
+    schedule: z.strictObject({
+      /** Run GC inside `serve` this often (one worker runs it); 0, the default, never. */
+      interval: duration.default(0).meta(doc('run GC inside `serve` this often (one worker runs it); `0`: never', { defaultText: '`0` (off)' })),
+    }).prefault({}),
+  }).prefault({}),
+  /** Which tags go, per repository pattern; the first matching policy applies. Applied by GC. */
+  retention: z.array(retentionPolicySchema).default([]).meta(doc('which tags GC removes, per repository pattern, first match applies: `[{repositories: "ci/*", tags: "pr-*", olderthan: 14d, keeplast: 5, keep: ["latest"]}]` (see "Garbage collection and retention")', { defaultText: '—' })),
+  // ── end of garbage collection and retention ──
 })
 
   .superRefine((config, ctx) => {
@@ -273,6 +307,10 @@ export const ENVIRONMENT: Record<string, string> = {
   ENLIL_AUTH_TOKEN_JWKS: 'auth.token.jwks',
   ENLIL_AUTH_TOKEN_PATH: 'auth.token.path',
   ENLIL_AUTH_TOKEN_S3KEYS: 'auth.token.s3keys',
+  // Garbage collection.
+  ENLIL_GC_GRACE: 'gc.grace',
+  ENLIL_GC_DELETEUNTAGGED: 'gc.deleteuntagged',
+  ENLIL_GC_SCHEDULE_INTERVAL: 'gc.schedule.interval',
 }
 
 /** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */

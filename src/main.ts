@@ -12,8 +12,10 @@ import { createDriver, serve, splitAddr } from './server.js'
 import { startupSummary } from './startup.js'
 import { configConvert, keysGenerate, maskSecrets, readOnlyCommand, usersAdd } from './cli.js'
 import { localHealthUrl, probeHealth } from './healthcheck.js'
+import { gcCommand } from './gc-command.js'
 
 const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml] [--workers N]
+       enlil gc [CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]   (retention, then garbage collection)
        enlil config check [CONFIG.yml]          (validates; prints the effective settings, secrets masked)
        enlil config convert [--distribution config.yml] [--auth auth_config.yml] [--out enlil.yml]
                                                 (distribution's and docker_auth's configs → enlil's; notes on stderr)
@@ -54,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       return 1
     }
   }
+  if (command === 'gc') return gcCommand(rest)
   if (command === 'config' && rest[0] === 'check') {
     const file = rest.slice(1).find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
     try {

@@ -21,6 +21,8 @@ import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { createNotifier } from './notifications.js'
 import type { StorageDriver } from './storage/driver.js'
+import { collectGarbage, formatSummary } from './registry/gc.js'
+import { metrics } from './metrics.js'
 
 export interface RunningRegistry {
   url: string
@@ -167,6 +169,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const timer = purges ? setInterval(purge, purging.interval) : undefined
   first?.unref()
   timer?.unref()
+  const gcTimer = scheduleGc(config, registry.driver, log)
 
   return {
     url, port: bound, registry, metricsUrl: metricsServer?.url,
@@ -174,6 +177,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
       await metricsServer?.close()
       clearTimeout(first)
       clearInterval(timer)
+      clearInterval(gcTimer)
       const closed = new Promise<void>((ok) => server.close(() => ok()))
       // Keep-alive connections turn idle as their last response goes out: close them as they do.
       const sweeper = setInterval(() => server.closeIdleConnections(), 100)
@@ -185,4 +189,36 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
       notifier?.close()
     },
   }
+}
+
+/**
+ * `gc.schedule.interval`: retention and GC inside `serve`, on one worker (as upload purging), never
+ * two runs at once in this process. Other instances on the same store may run it too: GC is safe
+ * alongside another GC, it only repeats the work.
+ */
+function scheduleGc(config: Config, driver: StorageDriver, log: Logger): NodeJS.Timeout | undefined {
+  const interval = config.gc.schedule.interval
+  if (interval <= 0 || (cluster.worker !== undefined && cluster.worker.id !== 1)) return undefined
+  let running = false
+  const timer = setInterval(async () => {
+    if (running) return
+    running = true
+    try {
+      const summary = await collectGarbage(driver, {
+        graceMs: config.gc.grace, deleteUntagged: config.gc.deleteuntagged, retention: config.retention,
+        progress: (message) => log.debug(message),
+      })
+      log.info(formatSummary(summary), { gc: summary })
+      metrics.gcRuns.inc(['ok'])
+      metrics.gcBytesFreed.inc([], summary.bytesFreed)
+    } catch (err) {
+      metrics.gcRuns.inc(['failed'])
+      log.warn('scheduled garbage collection failed; the next run will retry', { err })
+    } finally {
+      running = false
+    }
+    // Node's timers overflow past 2^31 ms (24.8 days).
+  }, Math.min(interval, 2 ** 31 - 1))
+  timer.unref()
+  return timer
 }

@@ -23,11 +23,12 @@ import type { Digest } from '../oci/digest.js'
 
 const V2 = 'docker/registry/v2'
 export const REPOSITORIES = `${V2}/repositories`
-
+/** Holds `<alg>/<first 2 hex>/<hex>/data`: listed by garbage collection, summed by the total quota. */
 export const BLOBS = `${V2}/blobs`
 
 export const paths = {
   readOnlyMarker: `${V2}/_enlil/readonly`,
+  blob: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
 
   repository: (name: string) => `${REPOSITORIES}/${name}`,
@@ -49,6 +50,7 @@ export const paths = {
   uploadStartedAt: (name: string, id: string) => `${REPOSITORIES}/${name}/_uploads/${id}/startedat`,
   uploadData: (name: string, id: string) => `${REPOSITORIES}/${name}/_uploads/${id}/data`,
 
+  referrersRoot: (name: string) => `${REPOSITORIES}/${name}/_referrers`,
   referrers: (name: string, subject: Digest) => `${REPOSITORIES}/${name}/_referrers/${subject.algorithm}/${subject.hex}`,
   referrer: (name: string, subject: Digest, d: Digest) =>
     `${REPOSITORIES}/${name}/_referrers/${subject.algorithm}/${subject.hex}/${d.algorithm}-${d.hex}`,

@@ -1,0 +1,387 @@
+/**
+ * @module Garbage collection: keep every blob a kept manifest reaches, delete the rest of `blobs/`.
+ *
+ * Works on distribution's layout through the driver's list/stat/getContent/delete only, so a folder
+ * or bucket that `registry:2` filled is collected the same way. The run, in order:
+ *
+ * 1. Per repository: retention policies drop tags; then the kept manifests are marked: tag targets,
+ *    every revision (or, with delete-untagged, only revisions younger than the grace period), and,
+ *    recursively, index children, subjects and referrers of kept manifests. Each kept manifest's own
+ *    digest, config and layers go into one Set of digests. With delete-untagged, the other revisions
+ *    are unlinked (the tags' history entries and referrer entries with them).
+ * 2. `blobs/` is listed; a blob not marked whose bytes were written before `start - grace` is a
+ *    candidate. Only candidates are stat'ed: the cost of a run grows with the garbage, not the store.
+ * 3. Every repository is listed again: revisions and tags that appeared since step 1 (pushes during
+ *    the run) are marked too, which takes their blobs out of the candidates. Layer links to
+ *    candidates, or to bytes that are gone, are noted.
+ * 4. Candidates are deleted, then the noted layer links (a dangling link only when older than grace).
+ *
+ * Why it is safe while pushes run, on any number of instances: a pushed blob is newer than the grace
+ * period until well after its manifest is PUT (clients PUT the manifest right after the blobs), and a
+ * manifest PUT during the run is found by step 3 or is itself younger than grace. What remains is a
+ * push, during step 4, of a manifest referencing a blob that was already unreferenced for longer
+ * than the grace period; the README says so.
+ */
+import { tryParseDigest, type Digest } from '../oci/digest.js'
+import type { StorageDriver } from '../storage/driver.js'
+import { LruCache } from './cache.js'
+import { createCatalog } from './catalog.js'
+import { forEachLimit, mapLimit } from './parallel.js'
+import { BLOBS, paths } from './paths.js'
+import { planRetention, policyFor, type RetentionPolicy } from './retention.js'
+
+export interface GcOptions {
+  /** Blobs, links and revisions modified less than this many milliseconds before the run started stay. */
+  graceMs: number
+  /** Decide and report, delete nothing. */
+  dryRun?: boolean
+  /** Also remove manifest revisions that no tag reaches (never a child, subject or referrer of a kept one). */
+  deleteUntagged?: boolean
+  retention?: readonly RetentionPolicy[]
+  /** Phase and count lines, for a human watching. */
+  progress?: (message: string) => void
+  /** Everything deleted (or that would be, in a dry run), as it is decided. */
+  onDelete?: (item: GcItem) => void
+  /** Store requests in flight. */
+  concurrency?: number
+  now?: () => Date
+}
+
+export type GcItem =
+  | { kind: 'tag'; repo: string; tag: string; pushedAt: Date }
+  | { kind: 'manifest'; repo: string; digest: string }
+  | { kind: 'blob'; digest: string; size: number }
+  | { kind: 'layer-link'; repo: string; digest: string }
+
+export interface GcSummary {
+  dryRun: boolean
+  repositories: number
+  /** Manifest revisions seen in step 1. */
+  manifests: number
+  blobsScanned: number
+  blobsDeleted: number
+  bytesFreed: number
+  /** Unreferenced blobs left alone because they are younger than the grace period. */
+  blobsInGrace: number
+  tagsDeleted: number
+  manifestsDeleted: number
+  layerLinksDeleted: number
+  durationMs: number
+}
+
+/** What a manifest points at, by digest string. */
+interface References {
+  blobs: string[]
+  manifests: string[]
+  subject?: string
+}
+
+const NO_REFERENCES: References = { blobs: [], manifests: [] }
+
+/**
+ * The digests a stored manifest references, read leniently: OCI and Docker schema 2 images and
+ * indexes, and Docker schema 1 (`fsLayers`, which distribution 2.8 folders may hold). Bytes that are
+ * not JSON reference nothing.
+ */
+export function referencesOf(bytes: Uint8Array): References {
+  let body: unknown
+  try {
+    body = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+  } catch {
+    return NO_REFERENCES
+  }
+  if (typeof body !== 'object' || body === null) return NO_REFERENCES
+  const m = body as Record<string, unknown>
+  const digestIn = (d: unknown, key = 'digest'): string | undefined => {
+    const value = typeof d === 'object' && d !== null ? (d as Record<string, unknown>)[key] : undefined
+    return typeof value === 'string' ? tryParseDigest(value)?.value : undefined
+  }
+  const all = (list: unknown, key = 'digest') => (Array.isArray(list) ? list.map((d) => digestIn(d, key)).filter((d): d is string => d !== undefined) : [])
+  const config = digestIn(m.config)
+  return {
+    blobs: [...(config ? [config] : []), ...all(m.layers), ...all(m.fsLayers, 'blobSum')],
+    manifests: all(m.manifests),
+    subject: digestIn(m.subject),
+  }
+}
+
+/** Digests under a `<alg>/<hex>` folder (revisions, layers, referrer subjects). */
+async function listDigests(driver: StorageDriver, folder: string): Promise<Digest[]> {
+  const out: Digest[] = []
+  for (const algorithm of await driver.list(folder)) {
+    for (const hex of await driver.list(`${folder}/${algorithm}`)) {
+      const d = tryParseDigest(`${algorithm}:${hex}`)
+      if (d) out.push(d)
+    }
+  }
+  return out
+}
+
+export async function collectGarbage(driver: StorageDriver, options: GcOptions): Promise<GcSummary> {
+  const started = (options.now ?? (() => new Date()))()
+  // S3 timestamps have whole-second precision: a positive grace gets that second on top.
+  const cutoff = started.getTime() - options.graceMs - (options.graceMs > 0 ? 1000 : 0)
+  const dryRun = options.dryRun ?? false
+  const concurrency = options.concurrency ?? 16
+  const progress = options.progress ?? (() => {})
+  const emit = options.onDelete ?? (() => {})
+  const summary: GcSummary = {
+    dryRun, repositories: 0, manifests: 0, blobsScanned: 0, blobsDeleted: 0, bytesFreed: 0, blobsInGrace: 0,
+    tagsDeleted: 0, manifestsDeleted: 0, layerLinksDeleted: 0, durationMs: 0,
+  }
+
+  /** Digests of everything kept: manifests, configs, layers, subjects. The only structure that grows with the store. */
+  const marked = new Set<string>()
+  /** Manifests whose references are in `marked` already. */
+  const traversed = new Set<string>()
+  /** `repo@digest` of revisions left out in a dry run's step 1: step 3 must not count them back in. */
+  const untaggedDecided = new Set<string>()
+  /** `repo@digest` of revisions step 1 unlinked (not in a dry run). */
+  const unlinked = new Set<string>()
+  /** `repo/tag` of tags a dry run's retention would remove. */
+  const tagsDecided = new Set<string>()
+  const cache = new LruCache<string, References>(100_000)
+
+  async function references(d: string): Promise<References> {
+    const cached = cache.get(d)
+    if (cached) return cached
+    const digest = tryParseDigest(d)
+    const bytes = digest ? await driver.getContent(paths.blobData(digest)) : undefined
+    // Missing bytes (a broken link) reference nothing; a store error rejects and stops the run.
+    const refs = bytes ? referencesOf(bytes) : NO_REFERENCES
+    cache.set(d, refs)
+    return refs
+  }
+
+  /** Tag name → digest string of its current link. */
+  async function readTags(repo: string): Promise<Map<string, string>> {
+    const names = (await driver.list(paths.tags(repo))).filter((t) => !tagsDecided.has(`${repo}/${t}`))
+    const targets = await mapLimit(names, concurrency, async (tag) => {
+      const link = await driver.getContent(paths.tagCurrentLink(repo, tag))
+      return link ? tryParseDigest(link.toString('utf8').trim())?.value : undefined
+    })
+    const out = new Map<string, string>()
+    names.forEach((tag, i) => { if (targets[i]) out.set(tag, targets[i]!) })
+    return out
+  }
+
+  /**
+   * Adds to `kept` every manifest of the repository reachable from `roots`: index children, subjects
+   * and referrers that are revisions of this repository. Roots are read whatever they are (a tag may
+   * point at bytes without a revision link, and distribution still serves it).
+   */
+  async function keep(repo: string, roots: Iterable<string>, revisions: Set<string>, kept: Set<string>, subjectsWithReferrers: Set<string>, skip?: Set<string>): Promise<void> {
+    const fresh = (d: string) => !kept.has(d) && !skip?.has(d)
+    let frontier = [...new Set(roots)].filter(fresh)
+    while (frontier.length > 0) {
+      for (const d of frontier) kept.add(d)
+      const next: string[] = []
+      await forEachLimit(frontier, concurrency, async (d) => {
+        marked.add(d)
+        const refs = await references(d)
+        for (const b of refs.blobs) marked.add(b)
+        for (const child of refs.manifests) {
+          marked.add(child)
+          if (revisions.has(child)) next.push(child)
+        }
+        // A kept referrer keeps its subject: a signature is no use without what it signs.
+        if (refs.subject) {
+          marked.add(refs.subject)
+          if (revisions.has(refs.subject)) next.push(refs.subject)
+        }
+        traversed.add(d)
+        // A kept manifest keeps its referrers (signatures, SBOMs), tagged or not.
+        if (subjectsWithReferrers.has(d)) {
+          const digest = tryParseDigest(d)!
+          for (const entry of await driver.list(paths.referrers(repo, digest))) {
+            const referrer = tryParseDigest(entry.replace('-', ':'))?.value
+            if (referrer && revisions.has(referrer)) next.push(referrer)
+          }
+        }
+      })
+      frontier = [...new Set(next)].filter(fresh)
+    }
+  }
+
+  /** Unlinks an untagged revision: its link, its tag-history entries, its referrer entry and its referrers folder. */
+  async function removeRevision(repo: string, d: Digest, history: Map<string, string[]>): Promise<void> {
+    const refs = await references(d.value)
+    const subject = refs.subject ? tryParseDigest(refs.subject) : undefined
+    await Promise.all([
+      driver.delete(paths.revision(repo, d)),
+      driver.delete(paths.referrers(repo, d)),
+      ...(subject ? [driver.delete(paths.referrer(repo, subject, d))] : []),
+      ...(history.get(d.value) ?? []).map((tag) => driver.delete(paths.tagIndexLink(repo, tag, d).replace(/\/link$/, ''))),
+    ])
+  }
+
+  /**
+   * Revisions whose link exists, with its modified time. distribution deletes a manifest by removing
+   * the link file only, leaving the folder behind on a filesystem: such a folder is no revision.
+   */
+  async function linkedRevisions(repo: string, among?: (d: Digest) => boolean): Promise<Map<string, { digest: Digest; modifiedAt: Date }>> {
+    const names = (await listDigests(driver, paths.revisions(repo))).filter((d) => among?.(d) ?? true)
+    const infos = await mapLimit(names, concurrency, (d) => driver.stat(paths.revisionLink(repo, d)))
+    const out = new Map<string, { digest: Digest; modifiedAt: Date }>()
+    names.forEach((d, i) => {
+      const info = infos[i]
+      if (info && !info.isDirectory) out.set(d.value, { digest: d, modifiedAt: info.modifiedAt })
+    })
+    return out
+  }
+
+  /** Step 1 for one repository. */
+  async function markRepository(repo: string): Promise<void> {
+    const policy = options.retention ? policyFor(options.retention, repo) : undefined
+    if (policy) {
+      for (const expired of await planRetention(driver, repo, policy, started, concurrency)) {
+        emit({ kind: 'tag', repo, tag: expired.tag, pushedAt: expired.pushedAt })
+        summary.tagsDeleted++
+        if (dryRun) tagsDecided.add(`${repo}/${expired.tag}`)
+        else await driver.delete(paths.tag(repo, expired.tag))
+      }
+    }
+    const tags = await readTags(repo)
+    const linked = await linkedRevisions(repo)
+    const revisions = new Set(linked.keys())
+    summary.manifests += revisions.size
+    const kept = new Set<string>()
+    // Every revision is a root: referrers are revisions, so they need no lookup.
+    if (!options.deleteUntagged) return keep(repo, [...tags.values(), ...revisions], revisions, kept, new Set())
+    const subjectsWithReferrers = new Set((await listDigests(driver, paths.referrersRoot(repo))).map((d) => d.value))
+    await keep(repo, tags.values(), revisions, kept, subjectsWithReferrers)
+    // A revision written less than grace ago may be a push in progress (its tag comes next): a root.
+    const untagged = [...linked.values()].filter((r) => !kept.has(r.digest.value))
+    const young = untagged.filter((r) => r.modifiedAt.getTime() >= cutoff).map((r) => r.digest.value)
+    await keep(repo, young, revisions, kept, subjectsWithReferrers)
+    const doomed = untagged.filter((r) => !kept.has(r.digest.value)).map((r) => r.digest)
+    if (doomed.length === 0) return
+    // Which tags' histories mention each doomed revision: one listing per tag, only when needed.
+    const history = new Map<string, string[]>()
+    if (!dryRun) {
+      await forEachLimit(await driver.list(paths.tags(repo)), concurrency, async (tag) => {
+        for (const d of await listDigests(driver, `${paths.tag(repo, tag)}/index`)) {
+          const list = history.get(d.value) ?? []
+          list.push(tag)
+          history.set(d.value, list)
+        }
+      })
+    }
+    await forEachLimit(doomed, concurrency, async (d) => {
+      emit({ kind: 'manifest', repo, digest: d.value })
+      summary.manifestsDeleted++
+      if (dryRun) untaggedDecided.add(`${repo}@${d.value}`)
+      else {
+        unlinked.add(`${repo}@${d.value}`)
+        await removeRevision(repo, d, history)
+      }
+    })
+  }
+
+  /** Step 3 for one repository: marks what was pushed since step 1; notes layer links that may go. */
+  async function markAgain(repo: string, suspectLinks: { repo: string; digest: Digest }[]): Promise<void> {
+    const tags = await readTags(repo)
+    // Only revisions not seen yet need their link checked.
+    const seen = (d: Digest) => traversed.has(d.value) || untaggedDecided.has(`${repo}@${d.value}`)
+    const added = await linkedRevisions(repo, (d) => !seen(d))
+    const revisions = new Set(added.keys())
+    for (const [tag, target] of tags) {
+      if (revisions.has(target) || !unlinked.has(`${repo}@${target}`)) continue
+      // A tag moved onto a revision that step 1 unlinked as untagged: put the link back.
+      const digest = tryParseDigest(target)!
+      if (await driver.stat(paths.blobData(digest))) {
+        await driver.putOnce(paths.revisionLink(repo, digest), digest.value)
+        progress(`gc: ${repo}:${tag} now points at ${target}, unlinked earlier in this run: link restored`)
+      }
+    }
+    const roots = [...tags.values(), ...revisions].filter((d) => !traversed.has(d) && !untaggedDecided.has(`${repo}@${d}`))
+    if (roots.length > 0) await keep(repo, roots, revisions, new Set(), new Set(), traversed)
+    for (const d of await listDigests(driver, paths.layers(repo))) {
+      if (!marked.has(d.value)) suspectLinks.push({ repo, digest: d })
+    }
+  }
+
+  const repositories: string[] = []
+  for await (const repo of createCatalog(driver).walk()) repositories.push(repo)
+  summary.repositories = repositories.length
+  progress(`gc: ${dryRun ? 'dry run: ' : ''}marking ${repositories.length} repositories (grace ${Math.round(options.graceMs / 1000)} s${options.deleteUntagged ? ', deleting untagged manifests' : ''})`)
+  let done = 0
+  await forEachLimit(repositories, Math.max(1, Math.floor(concurrency / 4)), async (repo) => {
+    await markRepository(repo)
+    if (++done % 100 === 0) progress(`gc: marked ${done}/${repositories.length} repositories, ${marked.size} digests in use`)
+  })
+  progress(`gc: marked ${marked.size} digests in use in ${repositories.length} repositories (${summary.manifests} manifests); listing blobs`)
+
+  // Step 2: candidates are unmarked blobs older than grace.
+  const candidates = new Map<string, { digest: Digest; size: number }>()
+  const young = new Set<string>()
+  for (const algorithm of await driver.list(BLOBS)) {
+    const prefixes = await driver.list(`${BLOBS}/${algorithm}`)
+    await forEachLimit(prefixes, Math.max(1, Math.floor(concurrency / 4)), async (prefix) => {
+      const unmarked: Digest[] = []
+      for (const hex of await driver.list(`${BLOBS}/${algorithm}/${prefix}`)) {
+        const d = tryParseDigest(`${algorithm}:${hex}`)
+        if (!d) continue
+        if (++summary.blobsScanned % 10_000 === 0) progress(`gc: listed ${summary.blobsScanned} blobs`)
+        if (!marked.has(d.value)) unmarked.push(d)
+      }
+      await forEachLimit(unmarked, Math.max(1, Math.floor(concurrency / 2)), async (d) => {
+        const info = await driver.stat(paths.blobData(d))
+        if (!info || info.isDirectory) return
+        if (info.modifiedAt.getTime() >= cutoff) young.add(d.value)
+        else candidates.set(d.value, { digest: d, size: info.size })
+      })
+    })
+  }
+  summary.blobsInGrace = young.size
+  progress(`gc: ${summary.blobsScanned} blobs, ${candidates.size} unreferenced and older than grace, ${young.size} unreferenced but younger; checking for pushes during the run`)
+
+  // Step 3.
+  const suspectLinks: { repo: string; digest: Digest }[] = []
+  const again: string[] = []
+  for await (const repo of createCatalog(driver).walk()) again.push(repo)
+  await forEachLimit(again, Math.max(1, Math.floor(concurrency / 4)), (repo) => markAgain(repo, suspectLinks))
+
+  // Step 4.
+  const doomed = [...candidates.values()].filter((c) => !marked.has(c.digest.value))
+  await forEachLimit(doomed, concurrency, async ({ digest, size }) => {
+    emit({ kind: 'blob', digest: digest.value, size })
+    if (!dryRun) await driver.delete(paths.blob(digest))
+    summary.blobsDeleted++
+    summary.bytesFreed += size
+    if (summary.blobsDeleted % 10_000 === 0) progress(`gc: ${dryRun ? 'would delete' : 'deleted'} ${summary.blobsDeleted}/${doomed.length} blobs`)
+  })
+  await forEachLimit(suspectLinks, concurrency, async ({ repo, digest }) => {
+    if (marked.has(digest.value) || young.has(digest.value)) return
+    if (!candidates.has(digest.value)) {
+      // Bytes not listed in step 2: gone (or written since, and then the link is young too).
+      const link = await driver.stat(paths.layerLink(repo, digest))
+      if (!link || link.modifiedAt.getTime() >= cutoff) return
+      if (await driver.stat(paths.blobData(digest))) return
+    }
+    emit({ kind: 'layer-link', repo, digest: digest.value })
+    if (!dryRun) await driver.delete(paths.layer(repo, digest))
+    summary.layerLinksDeleted++
+  })
+  summary.durationMs = Date.now() - started.getTime()
+  return summary
+}
+
+/** One line for logs and the CLI. */
+export function formatSummary(s: GcSummary): string {
+  const verb = s.dryRun ? 'would delete' : 'deleted'
+  return `gc: ${s.dryRun ? 'dry run: ' : ''}${s.repositories} repositories, ${s.manifests} manifests, ${s.blobsScanned} blobs scanned; `
+    + `${verb} ${s.blobsDeleted} blobs (${formatBytes(s.bytesFreed)}), ${s.tagsDeleted} tags, ${s.manifestsDeleted} manifests, ${s.layerLinksDeleted} layer links; `
+    + `${s.blobsInGrace} unreferenced blobs kept (younger than grace); ${(s.durationMs / 1000).toFixed(1)} s`
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  let v = n
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]} (${n} bytes)`
+}
