@@ -72,7 +72,7 @@ export async function keysGenerate(args: string[]): Promise<number> {
  * `enlil readonly on|off|status [CONFIG]`: writes or removes the marker object in the store that
  * every instance on it checks (within a few seconds), so one command switches them all.
  */
-export async function readOnlyCommand(args: string[], loadDriver: (file: string | undefined) => StorageDriver, configured: (file: string | undefined) => boolean): Promise<number> {
+export async function readOnlyCommand(args: string[], loadDriver: (file: string | undefined) => Promise<StorageDriver>, configured: (file: string | undefined) => boolean): Promise<number> {
   const [action, ...rest] = args
   const reasonIndex = rest.indexOf('--reason')
   const reason = reasonIndex >= 0 ? rest[reasonIndex + 1] : undefined
@@ -81,7 +81,7 @@ export async function readOnlyCommand(args: string[], loadDriver: (file: string 
     console.error('usage: enlil readonly on|off|status [CONFIG.yml] [--reason TEXT]')
     return 2
   }
-  const driver = loadDriver(file)
+  const driver = await loadDriver(file)
   if (action !== 'status') await setReadOnly(driver, action === 'on', reason)
   const marker = await readMarker(driver)
   const byConfig = configured(file)

@@ -64,7 +64,7 @@ export async function gcCommand(args: string[], env: Record<string, string | und
   }
   const verb = parsed.dryRun ? 'would delete' : 'deleting'
   try {
-    const summary = await collectGarbage(createDriver(config), {
+    const summary = await collectGarbage(await createDriver(config), {
       graceMs: parsed.graceMs ?? config.gc.grace,
       dryRun: parsed.dryRun,
       deleteUntagged: parsed.deleteUntagged || config.gc.deleteuntagged,

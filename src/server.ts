@@ -10,10 +10,8 @@ import { installClusterMetrics, startMetricsServer } from './metrics-cluster.js'
 import type { Logger } from './log.js'
 import { createRegistry, type Registry } from './registry/index.js'
 import { createFilesystemDriver } from './storage/filesystem.js'
-import { createS3Driver } from './storage/s3.js'
 import { createHtpasswdAuthorizer } from './auth/htpasswd.js'
 import { createAccounts, createAccountsFromText } from './auth/accounts.js'
-import { createS3KeyAccounts } from './auth/s3-keys.js'
 import { createTokenIssuer, loadSigningKey } from './auth/token.js'
 import { createTokenAuthorizer } from './auth/token-authorizer.js'
 import { createExternalVerifier } from './auth/external-issuer.js'
@@ -45,8 +43,10 @@ function s3KeyOptions(config: Config) {
   return { bucket: s3.bucket!, region: s3.region, endpoint: s3Endpoint(config), forcePathStyle: s3.forcepathstyle }
 }
 
-export function createDriver(config: Config): StorageDriver {
+export async function createDriver(config: Config): Promise<StorageDriver> {
   if (config.storage.driver === 'filesystem') return createFilesystemDriver(config.storage.filesystem.rootdirectory)
+  // Loaded only for the s3 store: the AWS SDK is about 25 MiB of each process's memory.
+  const { createS3Driver } = await import('./storage/s3.js')
   const s3 = config.storage.s3
   const endpoint = s3Endpoint(config)
   return createS3Driver({
@@ -89,20 +89,20 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
   const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
   return {
     authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm, path: token.path }),
-    tokenService: { accounts: tokenAccounts(config), issuer, acl: config.auth.acl },
+    tokenService: { accounts: await tokenAccounts(config), issuer, acl: config.auth.acl },
   }
 }
 
 /** Who can get tokens: S3 key pairs, an accounts file, or that file's content from a base64 variable. */
-function tokenAccounts(config: Config) {
+async function tokenAccounts(config: Config) {
   const token = config.auth.token!
-  if (token.s3keys) return createS3KeyAccounts(s3KeyOptions(config))
+  if (token.s3keys) return (await import('./auth/s3-keys.js')).createS3KeyAccounts(s3KeyOptions(config))
   if (token.usersb64) return createAccountsFromText(Buffer.from(token.usersb64, 'base64').toString('utf8'), 'ENLIL_AUTH_TOKEN_USERS_B64')
   return createAccounts(token.users!)
 }
 
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
-  const driver = createDriver(config)
+  const driver = await createDriver(config)
   const registry = createRegistry(driver, {
     redirect: !config.storage.redirect.disable,
     readOnly: config.storage.maintenance.readonly.enabled,

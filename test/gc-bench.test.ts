@@ -67,7 +67,7 @@ async function timedGc(env: Record<string, string>): Promise<{ code: number | nu
 }
 
 async function bench(store: string, env: Record<string, string>): Promise<void> {
-  const driver = createDriver(loadConfig(env))
+  const driver = await createDriver(loadConfig(env))
   const seeding = Date.now()
   await seed(driver)
   console.log(`gc bench ${store}: seeded ${IMAGES * (LAYERS + 2) + ORPHANS} blobs in ${((Date.now() - seeding) / 1000).toFixed(1)} s`)

@@ -53,7 +53,7 @@ the registries it starts
   --s3-redirect on|off      blob GETs answered with a redirect to presigned S3 URLs (on: both
                             registries' default)
   --auth none|htpasswd|token  enlil's auth (none); distribution stays without auth as the baseline
-  --workers N               enlil serve --workers N (1); RSS is summed over the primary and its workers
+  --workers N               enlil serve --workers N (default: one per core, as enlil); RSS is summed over the primary and its workers
 scenarios and sizes (defaults, then --quick values)
   --scenarios LIST          ${SCENARIOS.join(',')}
   --repeat N                repetitions; the table shows medians (1)
@@ -133,7 +133,7 @@ function parseArgs(argv) {
     urls: [], targets: null, base: null, keep: false, scenarios: SCENARIOS.slice(), repeat: 1, quick: false,
     size: 256 * MiB, chunk: 8 * MiB, clients: 32, smallCount: 32, smallSize: 4 * KiB, manifests: 500, page: 100,
     mounts: 200, conc: 8, rangeConc: 4, warmup: true, waitIdle: 0, timeout: 60, scenarioTimeout: 600, out: null, ops: false,
-    store: 'fs', s3Redirect: true, auth: 'none', workers: 1, user: null, password: null, markdown: false,
+    store: 'fs', s3Redirect: true, auth: 'none', workers: Math.min(os.availableParallelism(), 64), user: null, password: null, markdown: false,
   };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -1181,7 +1181,8 @@ async function startRegistry(name) {
     const auth = await enlilAuthEnv(OPT.auth, dir);
     if (auth.user) credentials = auth;
     const args = [main, 'serve'];
-    if (OPT.workers > 1) args.push('--workers', String(OPT.workers));
+    // Always explicit: enlil's own default is one worker per core.
+    args.push('--workers', String(OPT.workers));
     child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
       env: registryEnv({
