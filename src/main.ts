@@ -154,6 +154,11 @@ function runWorkers(config: Config, file: string | undefined, log: Logger): numb
   let stopping = false
   let reloading = false
   const retiring = new Set<number>()
+  /** Workers that reached listening; one that exits without it failed to start. */
+  const listened = new Set<number>()
+  let servedOnce = false
+  const reloadStarted = new Set<number>()
+  let retryMs = 1_000
   shareGeneratedSigningKey(config, log)
   installClusterMetrics()
   const metricsAt = metricsSettings(config)
@@ -169,13 +174,39 @@ function runWorkers(config: Config, file: string | undefined, log: Logger): numb
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         log.info('stopped')
-        process.exit(0)
+        process.exit(process.exitCode ?? 0)
       }
       return
     }
     if (retiring.delete(worker.id)) return
+    // A worker started by a reload that failed to start: the reload stops and reports it.
+    if (reloadStarted.delete(worker.id)) return
+    if (!listened.delete(worker.id)) {
+      // It died before serving: a setting that only a worker checks (an unreadable htpasswd file,
+      // a bad key) fails in every worker alike. At startup that stops enlil, as one process would;
+      // later (a file removed since), replacements are retried slowly instead of in a tight loop.
+      if (listened.size === 0 && !servedOnce) {
+        log.error('a worker could not start (its error is above); stopping', { code, signal })
+        stopping = true
+        for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM')
+        process.exitCode = 1
+        setTimeout(() => process.exit(1), 5_000).unref()
+        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(1)
+        return
+      }
+      log.error('a replacement worker could not start; retrying', { code, signal, retryInMs: retryMs })
+      setTimeout(() => { if (!stopping) cluster.fork() }, retryMs) // not unref'd: it may be all that is left to wait for
+      retryMs = Math.min(retryMs * 2, 60_000)
+      return
+    }
+    retryMs = 1_000
     log.warn('worker exited; starting another', { pid: worker.process.pid, code, signal })
     cluster.fork()
+  })
+  cluster.on('listening', (worker) => {
+    listened.add(worker.id)
+    reloadStarted.delete(worker.id)
+    servedOnce = true
   })
   log.info('started workers', { workers: config.http.workers })
   const stop = (signal: string) => {
@@ -200,6 +231,7 @@ function runWorkers(config: Config, file: string | undefined, log: Logger): numb
     for (const worker of old) {
       if (stopping) break
       const fresh = cluster.fork()
+      reloadStarted.add(fresh.id)
       const started = await Promise.race([once(fresh, 'listening').then(() => true), once(fresh, 'exit').then(() => false)])
       if (!started) {
         log.error('reload stopped: a new worker did not start; the old ones keep serving')

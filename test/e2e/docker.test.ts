@@ -39,7 +39,6 @@ describe.skipIf(!available)('docker and ctr', () => {
 
   describe.each(runnableCells())('$store, auth $auth', (cell) => {
     let registry: Registry
-    let dir: string
     const docker = (...args: string[]) => engine.docker(args).then((r) => r.stdout)
     /** `ctr images pull|push|tag …`; credentials go before the image names (flags after them are not parsed). */
     const ctr = (command: 'pull' | 'push' | 'tag' | 'import', ...args: string[]) => run('ctr', [
@@ -50,13 +49,9 @@ describe.skipIf(!available)('docker and ctr', () => {
     ], { timeout: 120_000 }).then((r) => r.stdout)
     const image = (repo: string) => `${registry.host}/${repo}`
     beforeAll(async () => {
-      dir = tempDir('e2e-docker-cell')
-      registry = await startRegistry(cell, dir)
+      registry = await startRegistry(cell, 'e2e-docker-cell')
     })
-    afterAll(async () => {
-      await registry?.stop()
-      removeDir(dir)
-    })
+    afterAll(() => registry?.stop())
 
     it('logs in (or needs no login)', async () => {
       await docker('tag', 'e2e/busybox:local', image('e2e/busybox:1'))
@@ -78,7 +73,7 @@ describe.skipIf(!available)('docker and ctr', () => {
     })
 
     it('builds an image on the pulled one, pushes it, pulls and runs it; manifest inspect', async () => {
-      const context = join(dir, 'build')
+      const context = join(registry.dir, 'build')
       mkdirSync(context, { recursive: true })
       writeFileSync(join(context, 'Dockerfile'), `FROM ${image('e2e/busybox:1')}\nRUN echo "built on ${cell.store}" > /etc/built\nCMD ["cat", "/etc/built"]\n`)
       await engine.docker(['build', '--network', 'none', '-t', image('e2e/built:1'), context], { env: { DOCKER_BUILDKIT: '0' } })

@@ -53,16 +53,11 @@ describe.skipIf(!available)('podman and buildah', () => {
 
   describe.each(runnableCells())('$store, auth $auth', (cell) => {
     let registry: Registry
-    let dir: string
     const image = (repo: string) => `${registry.host}/${repo}`
     beforeAll(async () => {
-      dir = tempDir('e2e-podman-cell')
-      registry = await startRegistry(cell, dir)
+      registry = await startRegistry(cell, 'e2e-podman-cell')
     })
-    afterAll(async () => {
-      await registry?.stop()
-      removeDir(dir)
-    })
+    afterAll(() => registry?.stop())
 
     it('podman and buildah log in (or need no login)', async () => {
       if (!registry.credentials) return
@@ -76,8 +71,8 @@ describe.skipIf(!available)('podman and buildah', () => {
 
     it('podman pushes busybox, pulls it back and runs it', async () => {
       await podman('tag', 'localhost/e2e/busybox:local', image('e2e/busybox:1'))
-      await podman('push', '--tls-verify=false', '--digestfile', join(dir, 'digest'), image('e2e/busybox:1'))
-      const digest = execFileSync('cat', [join(dir, 'digest')]).toString().trim()
+      await podman('push', '--tls-verify=false', '--digestfile', join(registry.dir, 'digest'), image('e2e/busybox:1'))
+      const digest = execFileSync('cat', [join(registry.dir, 'digest')]).toString().trim()
       expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/)
       await podman('rmi', image('e2e/busybox:1'))
       await podman('pull', '--tls-verify=false', image('e2e/busybox:1'))
@@ -88,13 +83,13 @@ describe.skipIf(!available)('podman and buildah', () => {
 
     it('buildah builds on the pulled image, pushes, pulls back', async () => {
       const container = (await buildah('from', '--tls-verify=false', image('e2e/busybox:1'))).trim()
-      writeFileSync(join(dir, 'note'), `built by buildah on ${cell.store}\n`)
-      await buildah('copy', container, join(dir, 'note'), '/etc/note')
+      writeFileSync(join(registry.dir, 'note'), `built by buildah on ${cell.store}\n`)
+      await buildah('copy', container, join(registry.dir, 'note'), '/etc/note')
       await buildah('config', '--cmd', 'cat /etc/note', container)
       await buildah('commit', container, image('e2e/buildah:1'))
       await buildah('rm', container)
-      await buildah('push', '--tls-verify=false', '--digestfile', join(dir, 'built-digest'), image('e2e/buildah:1'))
-      const digest = execFileSync('cat', [join(dir, 'built-digest')]).toString().trim()
+      await buildah('push', '--tls-verify=false', '--digestfile', join(registry.dir, 'built-digest'), image('e2e/buildah:1'))
+      const digest = execFileSync('cat', [join(registry.dir, 'built-digest')]).toString().trim()
       await buildah('rmi', image('e2e/buildah:1'))
       await buildah('pull', '--tls-verify=false', image('e2e/buildah:1'))
       const inspected = JSON.parse(await buildah('inspect', '--type', 'image', image('e2e/buildah:1'))) as { FromImageDigest: string; OCIv1: { rootfs: { diff_ids: string[] } } }

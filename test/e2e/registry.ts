@@ -7,7 +7,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import bcrypt from 'bcryptjs'
-import { type Running, startEnlil } from '../support/processes.js'
+import { removeDir, type Running, startEnlil, tempDir } from '../support/processes.js'
 import { createBucket, deleteBucket, enlilS3Environment, requireS3, s3Client } from '../support/s3.js'
 
 export interface Cell {
@@ -32,6 +32,8 @@ export const PASSWORD = 'e2e alice password'
 
 export interface Registry {
   cell: Cell
+  /** A folder of this registry's own (its data, when on the filesystem), removed by stop(). */
+  dir: string
   url: string
   /** host:port, as clients name the registry */
   host: string
@@ -45,8 +47,9 @@ export interface Registry {
 
 const BLOBS = 'docker/registry/v2/blobs/'
 
-/** Starts enlil for a cell, with its data under `dir` (folder) or in a fresh bucket. */
-export async function startRegistry(cell: Cell, dir: string): Promise<Registry> {
+/** Starts enlil for a cell, in a fresh folder (named after `prefix`) or a fresh bucket. */
+export async function startRegistry(cell: Cell, prefix: string): Promise<Registry> {
+  const dir = tempDir(prefix)
   const env: Record<string, string> = { REGISTRY_LOG_LEVEL: 'info', REGISTRY_LOG_ACCESSLOG_DISABLED: 'false' }
   if (cell.auth === 'token') {
     writeFileSync(join(dir, 'users'), `${USER}:${bcrypt.hashSync(PASSWORD, 8)}\n`)
@@ -60,7 +63,7 @@ export async function startRegistry(cell: Cell, dir: string): Promise<Registry> 
   const root = join(dir, 'data')
   const enlil = await startEnlil(root, env)
   return {
-    cell, enlil, url: enlil.url, host: new URL(enlil.url).host,
+    cell, dir, enlil, url: enlil.url, host: new URL(enlil.url).host,
     credentials: cell.auth === 'token' ? { user: USER, password: PASSWORD } : undefined,
     async storedBlobs() {
       if (!bucket) return listFolderBlobs(join(root, BLOBS))
@@ -80,6 +83,7 @@ export async function startRegistry(cell: Cell, dir: string): Promise<Registry> 
     async stop() {
       await enlil.stop()
       if (bucket) await deleteBucket(bucket)
+      removeDir(dir)
     },
   }
 }

@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto'
 import { createServer, request, type Server } from 'node:http'
 import { attachArtifactToImage, type Credentials } from '@sigstore/oci'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { removeDir, tempDir } from '../support/processes.js'
 import { RegistryClient, scopes } from './client.js'
 import { type Registry, runnableCells, startRegistry } from './registry.js'
 
@@ -64,20 +63,15 @@ async function proxyWithoutReferrers(target: string): Promise<{ host: string; se
 describe('signatures and attachments (@sigstore/oci)', () => {
   describe.each(runnableCells())('$store, auth $auth', (cell) => {
     let registry: Registry
-    let dir: string
     let client: RegistryClient
     let credentials: Credentials
     beforeAll(async () => {
-      dir = tempDir('e2e-sig')
-      registry = await startRegistry(cell, dir)
+      registry = await startRegistry(cell, 'e2e-sig')
       client = new RegistryClient(registry.url, registry.credentials)
       // Without auth the library must not sign in (it would find no challenge): no credentials.
       credentials = (registry.credentials ? { username: registry.credentials.user, password: registry.credentials.password } : undefined) as Credentials
     })
-    afterAll(async () => {
-      await registry?.stop()
-      removeDir(dir)
-    })
+    afterAll(() => registry?.stop())
 
     const referrers = async (repo: string, digest: string, query = '') => {
       const res = await client.fetch(`/v2/${repo}/referrers/${digest}${query}`, { scope: scopes(repo).pull })

@@ -28,22 +28,17 @@ describe.skipIf(!available)('skopeo', () => {
 
   describe.each(runnableCells())('$store, auth $auth', (cell) => {
     let registry: Registry
-    let dir: string
     const skopeo = async (args: string[], input?: string) => {
-      const p = run('skopeo', args, { env: { ...process.env, HOME: dir, REGISTRY_AUTH_FILE: join(dir, 'auth.json') }, timeout: 300_000, maxBuffer: 16 << 20 })
+      const p = run('skopeo', args, { env: { ...process.env, HOME: registry.dir, REGISTRY_AUTH_FILE: join(registry.dir, 'auth.json') }, timeout: 300_000, maxBuffer: 16 << 20 })
       if (input !== undefined) p.child.stdin!.end(input)
       return (await p).stdout
     }
     const src = (tag: string) => `oci:${fixtures.layout.dir}:${tag}`
     const ref = (repo: string) => `docker://${registry.host}/${repo}`
     beforeAll(async () => {
-      dir = tempDir('e2e-skopeo-cell')
-      registry = await startRegistry(cell, dir)
+      registry = await startRegistry(cell, 'e2e-skopeo-cell')
     })
-    afterAll(async () => {
-      await registry?.stop()
-      removeDir(dir)
-    })
+    afterAll(() => registry?.stop())
 
     it('logs in (or needs no login)', async () => {
       if (!registry.credentials) {
@@ -72,7 +67,7 @@ describe.skipIf(!available)('skopeo', () => {
     })
 
     it('copies them back out byte for byte (--all, --preserve-digests)', async () => {
-      const out = join(dir, 'out')
+      const out = join(registry.dir, 'out')
       await skopeo(['copy', '--src-tls-verify=false', '--all', '--preserve-digests', ref('e2e/multi:1'), `oci:${out}:multi`])
       await skopeo(['copy', '--src-tls-verify=false', '--preserve-digests', ref('e2e/large:1'), `oci:${out}:large`])
       const index = JSON.parse(fixtures.layout.read(fixtures.multi.digest).toString()) as { manifests: { digest: string }[] }

@@ -160,17 +160,12 @@ describe('VM images pushed like geranos', () => {
 
   describe.each(runnableCells())('$store, auth $auth', (cell) => {
     let registry: Registry
-    let dir: string
     let client: RegistryClient
     beforeAll(async () => {
-      dir = tempDir('e2e-vm-cell')
-      registry = await startRegistry(cell, dir)
+      registry = await startRegistry(cell, 'e2e-vm-cell')
       client = new RegistryClient(registry.url, registry.credentials)
     })
-    afterAll(async () => {
-      await registry?.stop()
-      removeDir(dir)
-    })
+    afterAll(() => registry?.stop())
 
     it('pushes with 8 workers and pulls back a byte-identical disk', async () => {
       const unique = new Set(segments.map((s) => s.digest)).size
@@ -181,7 +176,7 @@ describe('VM images pushed like geranos', () => {
       expect(stats.manifestBytes).toBeGreaterThan(SEGMENTS * 250)
       const stored = await registry.storedBlobs()
       expect(stored).toHaveLength(unique + 2) // the segments once each, the config, the manifest
-      const pulled = join(dir, 'pulled.img')
+      const pulled = join(registry.dir, 'pulled.img')
       await pullDisk(client, 'vm/macos', 'v1', pulled)
       expect(await digestOf(pulled)).toBe(diskDigest)
       console.log(`VM image (${cell.store}, auth ${cell.auth}): ${SEGMENTS} segments of ${SEGMENT / 1024} KiB, manifest ${(stats.manifestBytes / 1024).toFixed(0)} KiB, ${stats.uploaded} uploads (${stats.skipped} found by HEAD)`)
@@ -195,7 +190,7 @@ describe('VM images pushed like geranos', () => {
       expect(stats.mounted + stats.skipped).toBe(SEGMENTS - fresh.size)
       const after = await registry.storedBlobs()
       expect(after.length - before.size).toBe(fresh.size + 1) // and the new manifest
-      const pulled = join(dir, 'pulled-v2.img')
+      const pulled = join(registry.dir, 'pulled-v2.img')
       await pullDisk(client, 'vm/macos-next', 'v2', pulled)
       expect(await digestOf(pulled)).toBe(await digestOf(changed))
       expect((await stat(pulled)).size).toBe(SEGMENTS * SEGMENT)
