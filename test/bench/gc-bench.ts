@@ -1,5 +1,5 @@
 /**
- * Opt-in measurement, not part of the default run: `ENLIL_GC_BENCH=1 npx vitest run test/gc-bench.test.ts`.
+ * A measurement, not part of `npm test`: `npm run bench:gc` (vitest.gc-bench.config.ts runs it).
  * Seeds a registry of 10,000 blobs on each store (900 tagged images of a config and 8 layers in 50
  * repositories, plus 1,000 unreferenced blobs), runs `enlil gc --grace 0s` as its own process under
  * /usr/bin/time, and prints the wall time and peak RSS. Asserts what was collected, never timings.
@@ -9,16 +9,15 @@ import { createHash, randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { loadConfig } from '../src/config.js'
-import { digestOf } from '../src/oci/digest.js'
-import { forEachLimit } from '../src/registry/parallel.js'
-import { paths } from '../src/registry/paths.js'
-import { createDriver } from '../src/server.js'
-import type { StorageDriver } from '../src/storage/driver.js'
-import { removeDir, ROOT, tempDir } from './support/processes.js'
-import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from './support/s3.js'
+import { loadConfig } from '../../src/config.js'
+import { digestOf } from '../../src/oci/digest.js'
+import { forEachLimit } from '../../src/registry/parallel.js'
+import { paths } from '../../src/registry/paths.js'
+import { createDriver } from '../../src/server.js'
+import type { StorageDriver } from '../../src/storage/driver.js'
+import { removeDir, requirePart, ROOT, tempDir } from '../support/processes.js'
+import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from '../support/s3.js'
 
-const enabled = process.env.ENLIL_GC_BENCH === '1'
 const IMAGES = 900
 const LAYERS = 8
 const ORPHANS = 1000
@@ -77,7 +76,7 @@ async function bench(store: string, env: Record<string, string>): Promise<void> 
   expect(run.summary).toContain(`${IMAGES * (LAYERS + 2) + ORPHANS} blobs scanned; deleted ${ORPHANS} blobs`)
 }
 
-describe.skipIf(!enabled || !existsSync('/usr/bin/time'))('gc time and memory for 10,000 blobs (ENLIL_GC_BENCH=1)', () => {
+describe.skipIf(!requirePart(existsSync('/usr/bin/time'), 'GNU time (peak RSS of the gc process)', 'apt-get install time'))('gc time and memory for 10,000 blobs', () => {
   const cleanups: (() => Promise<void> | void)[] = []
   afterAll(async () => { for (const c of cleanups) await c() })
 
