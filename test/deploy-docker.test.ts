@@ -36,7 +36,8 @@ describe.skipIf(!available)('the Docker image', () => {
     const { tar, changes } = buildNodeRootfs(dir)
     await engine.docker(['import', ...changes.flatMap((c) => ['--change', c]), tar, baseImage()])
     // The legacy builder (no buildx here); host networking so that `npm ci` reaches the registry.
-    await engine.docker(['build', '--network', 'host', '-t', image, ROOT], { env: { DOCKER_BUILDKIT: '0' } })
+    // About 90 s alone; give a loaded machine (other suites, another engineer's tests) room.
+    await engine.docker(['build', '--network', 'host', '-t', image, ROOT], { env: { DOCKER_BUILDKIT: '0' }, timeoutMs: 400_000 })
     port = await freePort()
     await engine.docker([
       'run', '-d', '--name', container, '--network', 'host',
@@ -50,14 +51,14 @@ describe.skipIf(!available)('the Docker image', () => {
       await new Promise((r) => setTimeout(r, 100))
     }
     throw new Error(`the container did not answer /healthz:\n${(await engine.docker(['logs', container]).catch((e: Error) => ({ stdout: '', stderr: e.message }))).stderr}`)
-  }, 240_000)
+  }, 480_000)
 
   afterAll(async () => {
     await engine?.docker(['rm', '-f', '-v', container]).catch(() => undefined)
     await engine?.docker(['rmi', '-f', image, baseImage()]).catch(() => undefined)
     await engine?.stop()
     if (dir) removeDir(dir)
-  }, 60_000)
+  }, 120_000)
 
   it('is configured as documented: user node, port 5000, a /data volume, the healthcheck', async () => {
     const config = JSON.parse((await engine.docker(['image', 'inspect', '--format', '{{json .Config}}', image])).stdout) as {

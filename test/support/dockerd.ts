@@ -11,7 +11,8 @@ export const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docke
 
 export interface Dockerd {
   host: string
-  docker(args: string[], options?: { input?: string; env?: Record<string, string> }): Promise<{ stdout: string; stderr: string }>
+  /** Runs the docker CLI; killed after `timeoutMs` (default 120 s). */
+  docker(args: string[], options?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<{ stdout: string; stderr: string }>
   stop(): Promise<void>
 }
 
@@ -27,7 +28,7 @@ export async function startDockerd(dir: string): Promise<Dockerd> {
   child.stderr!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-10_000) })
   const env = { ...process.env, DOCKER_HOST: host, DOCKER_CONFIG: join(dir, 'config') }
   const docker: Dockerd['docker'] = async (args, options = {}) => {
-    const p = run(DOCKER, args, { env: { ...env, ...options.env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 })
+    const p = run(DOCKER, args, { env: { ...env, ...options.env }, timeout: options.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 })
     if (options.input !== undefined) {
       p.child.stdin!.end(options.input)
     }
