@@ -250,7 +250,11 @@ function runWorkers(config: Config, file: string | undefined, log: Logger): numb
 }
 
 main(process.argv.slice(2)).then((code) => {
-  if (code >= 0) process.exitCode = code
+  if (code < 0) return
+  process.exitCode = code
+  // A worker's IPC channel to the primary would keep it alive: a worker that cannot serve exits,
+  // so the primary sees it die before serving and stops.
+  if (cluster.isWorker) process.exit(code)
 }, (err: unknown) => {
   console.error('enlil: fatal:', err)
   process.exit(1)
