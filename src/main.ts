@@ -29,6 +29,23 @@ Serves the OCI distribution API. Configuration: defaults, then the optional YAML
 (also REGISTRY_CONFIG or ENLIL_CONFIG), then the environment (REGISTRY_HTTP_ADDR,
 REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, ...: see README.md).`
 
+/** The config file named by the environment (REGISTRY_CONFIG, as distribution, or ENLIL_CONFIG). */
+const defaultConfigFile = () => process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined
+
+/** The first argument that is not an option, else the environment's file. */
+const configFileIn = (args: string[]) => args.find((a) => !a.startsWith('-')) ?? defaultConfigFile()
+
+/** A bad configuration: one line per problem, and exit status 1. Other errors go on. */
+function configProblems(err: unknown): number {
+  if (!(err instanceof ConfigError)) throw err
+  for (const problem of err.problems) console.error(`enlil: config: ${problem}`)
+  return 1
+}
+
+async function reportingConfigProblems(command: () => Promise<number>): Promise<number> {
+  return command().catch(configProblems)
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (command === '--version' || command === 'version') {
@@ -39,42 +56,33 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'users' && rest[0] === 'add') return usersAdd(rest.slice(1))
   if (command === 'keys' && rest[0] === 'generate') return keysGenerate(rest.slice(1))
   if (command === 'healthcheck') {
-    const file = rest.find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
-    const url = localHealthUrl(loadConfig(process.env, file))
-    const healthy = await probeHealth(url)
-    if (!healthy) console.error(`enlil: ${url} did not answer 200`)
-    return healthy ? 0 : 1
+    return reportingConfigProblems(async () => {
+      const url = localHealthUrl(loadConfig(process.env, configFileIn(rest)))
+      const healthy = await probeHealth(url)
+      if (!healthy) console.error(`enlil: ${url} did not answer 200`)
+      return healthy ? 0 : 1
+    })
   }
   if (command === 'config' && rest[0] === 'convert') return configConvert(rest.slice(1))
   if (command === 'readonly') {
-    const configFor = (file: string | undefined) => loadConfig(process.env, file ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined))
-    try {
-      return await readOnlyCommand(rest, (file) => createDriver(configFor(file)), (file) => configFor(file).storage.maintenance.readonly.enabled)
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err
-      for (const problem of err.problems) console.error(`enlil: config: ${problem}`)
-      return 1
-    }
+    const configFor = (file: string | undefined) => loadConfig(process.env, file ?? defaultConfigFile())
+    return reportingConfigProblems(() => readOnlyCommand(rest, (file) => createDriver(configFor(file)), (file) => configFor(file).storage.maintenance.readonly.enabled))
   }
   if (command === 'gc') return gcCommand(rest)
   if (command === 'config' && rest[0] === 'check') {
-    const file = rest.slice(1).find((a) => !a.startsWith('-')) ?? (process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined)
-    try {
+    const file = configFileIn(rest.slice(1))
+    return reportingConfigProblems(async () => {
       console.log(JSON.stringify(maskSecrets(loadConfig(process.env, file)), null, 2))
       console.error(`enlil: configuration ${file ? `in ${file} ` : ''}is valid`)
       return 0
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err
-      for (const problem of err.problems) console.error(`enlil: config: ${problem}`)
-      return 1
-    }
+    })
   }
   if (command !== 'serve') {
     console.error(command && command !== 'help' && command !== '--help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE)
     return command && command !== 'help' && command !== '--help' ? 2 : 0
   }
 
-  let file = process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined
+  let file = defaultConfigFile()
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!
     if (arg === '--config') file = rest[++i]
@@ -93,11 +101,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig(process.env, file)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      for (const problem of err.problems) console.error(`enlil: config: ${problem}`)
-      return 1
-    }
-    throw err
+    return configProblems(err)
   }
 
   const log = createLogger(config.log.level)

@@ -65,16 +65,19 @@ export function uploadRoutes(deps: RouteDeps) {
         if (digest && from !== undefined) {
           const source = parseName(from)
           const quotas = deps.registry.quotas
+          let mounted
           if (quotas) {
-            // A mount moves no bytes but grows the repository's share.
+            // A mount moves no bytes but grows the repository's share: checked before linking,
+            // with the source's stat done once.
             const [there, here] = await Promise.all([blobs.stat(source, digest), blobs.stat(name, digest)])
             if (there && !here) await quotas.check(name, there.size, { newBlob: false })
+            if (there) await blobs.link(name, digest)
+            if (there && !here) quotas.stored(name, there.size, false)
+            mounted = there
+          } else {
+            mounted = await blobs.mount(source, name, digest)
           }
-          const mounted = await blobs.mount(source, name, digest)
-          if (mounted) {
-            quotas?.stored(name, mounted.size, false)
-            return created(c, name, mounted, source)
-          }
+          if (mounted) return created(c, name, mounted, source)
         }
       }
       const digest = mount === undefined ? digestParam(c) : undefined
