@@ -43,8 +43,16 @@ function s3KeyOptions(config: Config) {
   return { bucket: s3.bucket!, region: s3.region, endpoint: s3Endpoint(config), forcePathStyle: s3.forcepathstyle }
 }
 
-export async function createDriver(config: Config): Promise<StorageDriver> {
-  if (config.storage.driver === 'filesystem') return createFilesystemDriver(config.storage.filesystem.rootdirectory)
+export async function createDriver(config: Config, log?: Logger): Promise<StorageDriver> {
+  const fsConfig = config.storage.filesystem
+  if (config.storage.driver === 'filesystem') {
+    return createFilesystemDriver(fsConfig.rootdirectory, {
+      metadata: {
+        mode: fsConfig.metadata,
+        onSlow: (reason) => log?.warn('the storage folder answers slowly: small file operations move to the thread pool for a minute', { reason }),
+      },
+    })
+  }
   // Loaded only for the s3 store: the AWS SDK is about 25 MiB of each process's memory.
   const { createS3Driver } = await import('./storage/s3.js')
   const s3 = config.storage.s3
@@ -102,7 +110,7 @@ async function tokenAccounts(config: Config) {
 }
 
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
-  const driver = await createDriver(config)
+  const driver = await createDriver(config, log)
   const registry = createRegistry(driver, {
     redirect: !config.storage.redirect.disable,
     readOnly: config.storage.maintenance.readonly.enabled,

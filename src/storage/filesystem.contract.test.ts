@@ -9,3 +9,5 @@ const root = mkdtempSync(join(tmpdir(), 'enlil-fs-contract-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 
 describeStorageDriver('filesystem', () => createFilesystemDriver(root))
+// The same contract with every small operation on the thread pool (what `auto` falls back to).
+describeStorageDriver('filesystem, metadata on the thread pool', () => createFilesystemDriver(root, { metadata: { mode: 'async' } }))

@@ -1,28 +1,28 @@
 /** @module Filesystem driver: a folder laid out like distribution's, atomic writes by rename. */
-import * as fsCallbacks from 'node:fs'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdir, open, readdir, rm, rmdir, unlink } from 'node:fs/promises'
-import { promisify } from 'node:util'
+import { open, readdir, rm, stat as statInPool } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, type StorageDriver } from './driver.js'
+import { createMetadataOps, type MetadataOptions } from './fs-metadata.js'
 
 /** Bigger reads than Node's 64 KiB default: fewer syscalls and event-loop turns per pulled MiB. */
 const READ_CHUNK = 512 * 1024
 
-// The small-file operations of every manifest, tag and link request use fs's callback API: the
-// promise API builds a FileHandle and its abort plumbing per call, which cost about a fifth of
-// the CPU of a manifest GET in profiles.
-const readFile = promisify(fsCallbacks.readFile)
-const writeFile = promisify(fsCallbacks.writeFile)
-const stat = promisify(fsCallbacks.stat)
-const rename = promisify(fsCallbacks.rename)
 const WRITE_CHUNK = 1024 * 1024
+/** A folder with at most this many files (and no folders) is deleted file by file. */
+const SHALLOW_DELETE = 16
 
-export function createFilesystemDriver(rootDirectory: string): StorageDriver {
+export interface FilesystemOptions {
+  /** How stat, link and manifest reads and writes run (fs-metadata.ts); synchronous while the disk is fast. */
+  metadata?: MetadataOptions
+}
+
+export function createFilesystemDriver(rootDirectory: string, options: FilesystemOptions = {}): StorageDriver {
   const root = resolve(rootDirectory)
+  const { stat, readFile, writeFile, rename, mkdirp, rmdir, unlink } = createMetadataOps(options.metadata)
 
   /** Keys are built by registry/paths.ts from validated names; this is the last line of defence. */
   const full = (path: string): string => {
@@ -39,7 +39,7 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
       return await write()
     } catch (err) {
       if (code(err) !== 'ENOENT') throw err
-      await mkdir(dirname(path), { recursive: true })
+      await mkdirp(dirname(path))
       return write()
     }
   }
@@ -121,6 +121,8 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
 
     async append(path, body: Readable) {
       const p = full(path)
+      // A FileHandle, not a number: closing it waits for writes in flight, so a failed append's
+      // size is final when this returns.
       const handle = await withParent(p, () => open(p, 'a')).catch((err: unknown) => { throw fullOr(err, path) })
       const out = createWriteStream(p, { fd: handle, highWaterMark: WRITE_CHUNK })
       try {
@@ -149,7 +151,7 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
       const p = full(path)
       const tmp = tmpName(p)
       try {
-        await withParent(p, () => writeFile(tmp, data, { flag: 'wx' }))
+        await withParent(p, () => writeFile(tmp, data, true))
         await rename(tmp, p)
       } catch (err) {
         await rm(tmp, { force: true })
@@ -205,7 +207,8 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
         const files: Promise<number>[] = []
         for (const e of entries) {
           if (e.isDirectory()) folders.push(join(folder, e.name))
-          else if (e.isFile()) files.push(stat(join(folder, e.name)).then((s) => s.size, () => 0))
+          // A walk over many files stays on the thread pool: it must not hold the event loop.
+          else if (e.isFile()) files.push(statInPool(join(folder, e.name)).then((s) => s.size, () => 0))
         }
         for (const size of await Promise.all(files)) total += size
       }
@@ -214,17 +217,33 @@ export function createFilesystemDriver(rootDirectory: string): StorageDriver {
 
     async delete(path) {
       const p = full(path)
-      // Most deletes on hot paths are of an emptied folder (a finished upload): try that first.
       try {
         await rmdir(p)
       } catch (err) {
         const c = code(err)
         if (c === 'ENOENT') return
-        if (c === 'ENOTDIR') await unlink(p).catch((e: unknown) => { if (code(e) !== 'ENOENT') throw e })
-        else if (c === 'ENOTEMPTY' || c === 'EEXIST') await rm(p, { recursive: true, force: true })
+        if (c === 'ENOTDIR') await unlink(p).catch(ignoreMissing)
+        else if (c === 'ENOTEMPTY' || c === 'EEXIST') await deleteFolder(p)
         else throw err
       }
     },
+  }
+
+  /**
+   * Deletes on hot paths are of a folder holding a file or two (a finished upload session, a link):
+   * unlinking those costs a few calls, where a recursive rm stats every entry on the thread pool.
+   */
+  async function deleteFolder(p: string): Promise<void> {
+    const entries = await readdir(p, { withFileTypes: true }).catch((err: unknown) => {
+      if (code(err) === 'ENOENT') return []
+      throw err
+    })
+    if (entries.length > SHALLOW_DELETE || entries.some((e) => e.isDirectory())) return rm(p, { recursive: true, force: true })
+    await Promise.all(entries.map((e) => unlink(join(p, e.name)).catch(ignoreMissing)))
+    await rmdir(p).catch((err: unknown) => {
+      if (code(err) === 'ENOTEMPTY') return rm(p, { recursive: true, force: true }) // a file arrived meanwhile
+      return ignoreMissing(err)
+    })
   }
 }
 
@@ -233,6 +252,10 @@ function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
   return new Promise((ok, fail) => {
     out.write(chunk, (err) => (err ? fail(err) : ok()))
   })
+}
+
+function ignoreMissing(err: unknown): void {
+  if (code(err) !== 'ENOENT') throw err
 }
 
 function code(err: unknown): string | undefined {

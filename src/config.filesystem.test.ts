@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from './config.js'
+
+describe('filesystem store configuration', () => {
+  it('small file operations default to auto; the environment picks sync or async', () => {
+    expect(loadConfig({}).storage.filesystem).toEqual({ rootdirectory: './data', metadata: 'auto' })
+    expect(loadConfig({ ENLIL_STORAGE_FILESYSTEM_METADATA: 'async' }).storage.filesystem.metadata).toBe('async')
+  })
+
+  it('an unknown mode names the choices', () => {
+    let problems: string[] = []
+    try {
+      loadConfig({ ENLIL_STORAGE_FILESYSTEM_METADATA: 'fast' })
+    } catch (err) {
+      problems = (err as ConfigError).problems
+    }
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toMatch(/storage\.filesystem\.metadata.*"auto".*"sync".*"async"/)
+  })
+})
