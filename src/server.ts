@@ -49,7 +49,7 @@ export async function createDriver(config: Config, log?: Logger): Promise<Storag
     return createFilesystemDriver(fsConfig.rootdirectory, {
       metadata: {
         mode: fsConfig.metadata,
-        onSlow: (reason) => log?.warn('the storage folder answers slowly: small file operations move to the thread pool for a minute', { reason }),
+        onSlow: (reason) => log?.warn('small file operations on the storage folder are slow (a slow disk, or an overloaded machine): they run on the thread pool for a minute', { reason }),
       },
     })
   }

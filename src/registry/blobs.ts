@@ -19,10 +19,16 @@ export type BlobBody =
 export interface BlobStore {
   /** undefined: not linked in this repository (or its bytes are gone). */
   stat(repo: string, digest: Digest): Promise<BlobInfo | undefined>
+  /**
+   * `stat` for the checks of a push (a manifest's references, a mount's source): a link this process
+   * wrote or found in the last `recentLinkMs` counts without asking the store. Never answers HEAD or GET.
+   */
+  statForPush(repo: string, digest: Digest): Promise<BlobInfo | undefined>
   /** Size of the stored bytes, whatever repository links them. */
   size(digest: Digest): Promise<number | undefined>
   open(digest: Digest, range?: ByteRange): Promise<BlobBody>
-  link(repo: string, digest: Digest): Promise<void>
+  /** `size`, when the caller knows it (a verified upload), saves a later lookup. */
+  link(repo: string, digest: Digest, size?: number): Promise<void>
   /** Links a blob of `from` into `to`; undefined when `from` doesn't have it. */
   mount(from: string, to: string, digest: Digest): Promise<BlobInfo | undefined>
   /** Removes the blob from the repository; the bytes stay until garbage collection. Resolves false when not linked. */
@@ -31,11 +37,27 @@ export interface BlobStore {
 
 export interface BlobStoreOptions {
   redirect?: boolean
+  /** How long a link seen or written here is trusted by statForPush (0: never). */
+  recentLinkMs?: number
 }
+
+/**
+ * A push checks blobs it linked moments before: docker uploads or mounts the layers, then PUTs the
+ * manifest that references them. On S3 each check is a round trip (distribution keeps such facts
+ * in its blob-descriptor cache for good). Trusting them for a few seconds means an unlink made by
+ * another instance in that time can go unseen by a push check, never by a pull.
+ */
+const RECENT_LINK_MS = 10_000
 
 export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions = {}): BlobStore {
   // Sizes of content-addressed bytes never change; caching them saves a stat on every HEAD.
   const sizes = new LruCache<string, number>(100_000)
+  const recentLinkMs = options.recentLinkMs ?? RECENT_LINK_MS
+  /** `repo@digest` → when the link stops being trusted. */
+  const recentLinks = new LruCache<string, number>(50_000)
+  const remember = (repo: string, digest: Digest): void => {
+    if (recentLinkMs > 0) recentLinks.set(`${repo}@${digest.value}`, Date.now() + recentLinkMs)
+  }
 
   async function size(digest: Digest): Promise<number | undefined> {
     const cached = sizes.get(digest.value)
@@ -58,6 +80,17 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
       return linked && bytes !== undefined ? { digest, size: bytes } : undefined
     },
 
+    async statForPush(repo, digest) {
+      const trustedUntil = recentLinks.get(`${repo}@${digest.value}`)
+      if (trustedUntil !== undefined && trustedUntil > Date.now()) {
+        const bytes = await size(digest)
+        if (bytes !== undefined) return { digest, size: bytes }
+      }
+      const found = await this.stat(repo, digest)
+      if (found) remember(repo, digest)
+      return found
+    },
+
     async open(digest, range) {
       const bytes = (await size(digest)) ?? 0
       if (options.redirect && driver.redirectUrl) {
@@ -73,18 +106,21 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
       }
     },
 
-    async link(repo, digest) {
+    async link(repo, digest, knownSize) {
       await driver.putOnce(paths.layerLink(repo, digest), digest.value)
+      if (knownSize !== undefined) sizes.set(digest.value, knownSize)
+      remember(repo, digest)
     },
 
     async mount(from, to, digest) {
-      const found = await this.stat(from, digest)
+      const found = await this.statForPush(from, digest)
       if (!found) return undefined
       await this.link(to, digest)
       return found
     },
 
     async unlink(repo, digest) {
+      recentLinks.delete(`${repo}@${digest.value}`)
       if (!(await isLinked(repo, digest))) return false
       await driver.delete(paths.layer(repo, digest))
       return true

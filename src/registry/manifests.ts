@@ -84,7 +84,7 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
       }
       // spec: every blob and child manifest the manifest references must already be in this repository.
       const checks = await Promise.all([
-        ...parsed.blobs.map(async (d) => ({ d, kind: 'blob', ok: (await blobs.stat(repo, d)) !== undefined })),
+        ...parsed.blobs.map(async (d) => ({ d, kind: 'blob', ok: (await blobs.statForPush(repo, d)) !== undefined })),
         ...parsed.manifests.map(async (d) => ({ d, kind: 'manifest', ok: await hasRevision(repo, d) })),
       ])
       const missing = checks.filter((c) => !c.ok)

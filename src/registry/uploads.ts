@@ -118,7 +118,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
     }
     const wasLinked = quotas ? (await blobs.stat(repo, digest)) !== undefined : true
     // The bytes are at their address: linking and clearing the session don't depend on each other.
-    await Promise.all([blobs.link(repo, digest), driver.delete(uploadDir)])
+    await Promise.all([blobs.link(repo, digest, size), driver.delete(uploadDir)])
     if (!wasLinked) quotas?.stored(repo, size, !existing)
     return { digest, size }
   }

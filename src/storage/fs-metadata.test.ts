@@ -26,7 +26,8 @@ describe.each<MetadataMode>(['sync', 'async', 'auto'])('metadata operations (%s)
     await ops.unlink(`${dir}/a/moved`)
     await ops.rmdir(`${dir}/a`)
     await expect(ops.readFile(`${dir}/a/moved`)).rejects.toMatchObject({ code: 'ENOENT' })
-    expect(ops.usingThreadPool).toBe(mode === 'async')
+    // auto may move to the pool on a loaded machine; the other two never change.
+    if (mode !== 'auto') expect(ops.usingThreadPool).toBe(mode === 'async')
   })
 })
 
