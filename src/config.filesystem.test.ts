@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from './config.js'
 
 describe('filesystem store configuration', () => {
-  it('small file operations default to auto; the environment picks sync or async', () => {
-    expect(loadConfig({}).storage.filesystem).toEqual({ rootdirectory: './data', metadata: 'auto' })
+  it('small file operations default to auto and fsync to on; the environment changes both', () => {
+    expect(loadConfig({}).storage.filesystem).toEqual({ rootdirectory: './data', metadata: 'auto', fsync: true })
     expect(loadConfig({ ENLIL_STORAGE_FILESYSTEM_METADATA: 'async' }).storage.filesystem.metadata).toBe('async')
+    expect(loadConfig({ ENLIL_STORAGE_FILESYSTEM_FSYNC: 'false' }).storage.filesystem.fsync).toBe(false)
   })
 
   it('an unknown mode names the choices', () => {

@@ -93,6 +93,7 @@ export const configSchema = z.strictObject({
     driver: z.enum(['filesystem', 's3']).default('filesystem').meta(doc('`filesystem` or `s3` (a config file with a `storage.s3` section and no `filesystem` one means `s3`, as in distribution)')),
     filesystem: z.strictObject({
       rootdirectory: z.string().min(1).default('./data').meta(doc('the folder; distribution\'s layout under `docker/registry/v2`')),
+      fsync: bool.default(true).meta(doc('blob, manifest and tag bytes reach the disk (fdatasync) before they become visible, as distribution does; `false` trades crash safety for speed')),
       metadata: z.enum(['auto', 'sync', 'async']).default('auto').meta(doc('how stats and small reads and writes run: `sync` on the event loop (fastest on a local disk), `async` on the thread pool (a network mount), `auto` sync until calls turn slow')),
     }).prefault({}),
     s3: z.strictObject({
@@ -267,6 +268,7 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_STORAGE: 'storage.driver',
   REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: 'storage.filesystem.rootdirectory',
   ENLIL_STORAGE_FILESYSTEM_METADATA: 'storage.filesystem.metadata',
+  ENLIL_STORAGE_FILESYSTEM_FSYNC: 'storage.filesystem.fsync',
   REGISTRY_STORAGE_DELETE_ENABLED: 'storage.delete.enabled',
   REGISTRY_STORAGE_REDIRECT_DISABLE: 'storage.redirect.disable',
   REGISTRY_STORAGE_S3_BUCKET: 'storage.s3.bucket',

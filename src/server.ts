@@ -47,6 +47,7 @@ export async function createDriver(config: Config, log?: Logger): Promise<Storag
   const fsConfig = config.storage.filesystem
   if (config.storage.driver === 'filesystem') {
     return createFilesystemDriver(fsConfig.rootdirectory, {
+      fsync: fsConfig.fsync,
       metadata: {
         mode: fsConfig.metadata,
         onSlow: (reason) => log?.warn('small file operations on the storage folder are slow (a slow disk, or an overloaded machine): they run on the thread pool for a minute', { reason }),

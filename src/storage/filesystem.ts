@@ -18,11 +18,18 @@ const SHALLOW_DELETE = 16
 export interface FilesystemOptions {
   /** How stat, link and manifest reads and writes run (fs-metadata.ts); synchronous while the disk is fast. */
   metadata?: MetadataOptions
+  /**
+   * true (the default): bytes that `move` and `putContent` make visible (blobs, manifests, tags) are on
+   * the disk first, so a crash can't leave a name pointing at missing bytes. Links written by `putOnce`
+   * are not synced: they are checked by existence, and the journal keeps their order.
+   */
+  fsync?: boolean
 }
 
 export function createFilesystemDriver(rootDirectory: string, options: FilesystemOptions = {}): StorageDriver {
   const root = resolve(rootDirectory)
-  const { stat, readFile, writeFile, rename, mkdirp, rmdir, unlink } = createMetadataOps(options.metadata)
+  const { stat, readFile, writeFile, flush, rename, mkdirp, rmdir, unlink } = createMetadataOps(options.metadata)
+  const durable = options.fsync ?? true
 
   /** Keys are built by registry/paths.ts from validated names; this is the last line of defence. */
   const full = (path: string): string => {
@@ -50,7 +57,7 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
     async stat(path) {
       try {
         const s = await stat(full(path))
-        return { size: s.size, modifiedAt: s.mtime, isDirectory: s.isDirectory() } satisfies FileInfo
+        return s && ({ size: s.size, modifiedAt: s.mtime, isDirectory: s.isDirectory() } satisfies FileInfo)
       } catch (err) {
         if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return undefined
         throw err
@@ -151,7 +158,7 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       const p = full(path)
       const tmp = tmpName(p)
       try {
-        await withParent(p, () => writeFile(tmp, data, true))
+        await withParent(p, () => writeFile(tmp, data, { exclusive: true, durable }))
         await rename(tmp, p)
       } catch (err) {
         await rm(tmp, { force: true })
@@ -181,6 +188,8 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       const src = full(from)
       const dst = full(to)
       try {
+        // The bytes reach the disk before their new name does (ext4 and XFS journal the rename after).
+        if (durable) await flush(src)
         await withParent(dst, () => rename(src, dst))
       } catch (err) {
         if (code(err) === 'ENOENT') {

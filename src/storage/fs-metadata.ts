@@ -34,10 +34,16 @@ export interface MetadataOptions extends Partial<StallLimits> {
 }
 
 export interface MetadataOps {
-  stat(path: string): Promise<fs.Stats>
+  /** undefined when nothing is there (ENOENT), without the cost of building an error. */
+  stat(path: string): Promise<fs.Stats | undefined>
   readFile(path: string): Promise<Buffer>
-  /** `exclusive`: fail with EEXIST instead of replacing an existing file. */
-  writeFile(path: string, data: string | Uint8Array, exclusive?: boolean): Promise<void>
+  /**
+   * `exclusive`: fail with EEXIST instead of replacing an existing file; `durable`: the bytes are on
+   * the disk (fdatasync) when this resolves.
+   */
+  writeFile(path: string, data: string | Uint8Array, options?: { exclusive?: boolean; durable?: boolean }): Promise<void>
+  /** Puts a file's written bytes on the disk (fdatasync). */
+  flush(path: string): Promise<void>
   rename(from: string, to: string): Promise<void>
   mkdirp(path: string): Promise<void>
   rmdir(path: string): Promise<void>
@@ -86,6 +92,11 @@ const pool = {
   mkdir: promisify(fs.mkdir),
   rmdir: promisify(fs.rmdir),
   unlink: promisify(fs.unlink),
+  open: promisify(fs.open),
+  write: promisify(fs.write) as (fd: number, data: Uint8Array) => Promise<unknown>,
+  close: promisify(fs.close),
+  // Waits for the disk: never on the event loop, whatever the mode.
+  fdatasync: promisify(fs.fdatasync),
 }
 
 export function createMetadataOps(options: MetadataOptions = {}): MetadataOps {
@@ -111,13 +122,42 @@ export function createMetadataOps(options: MetadataOptions = {}): MetadataOps {
   const either = <A extends unknown[], T>(sync: (...args: A) => T, viaPool: (...args: A) => Promise<T>) =>
     (...args: A): Promise<T> => (useSync() ? timed(() => sync(...args)) : viaPool(...args))
 
+  const open = either((p: string, flags: string) => fs.openSync(p, flags), (p, flags) => pool.open(p, flags))
+  const write = either(
+    (fd: number, data: Uint8Array) => void fs.writeSync(fd, data),
+    async (fd, data) => void (await pool.write(fd, data)),
+  )
+  const close = either((fd: number) => fs.closeSync(fd), pool.close)
+  const plainWrite = either(
+    (p: string, data: string | Uint8Array, flag: string) => fs.writeFileSync(p, data, { flag }),
+    (p, data, flag) => pool.writeFile(p, data, { flag }),
+  )
+
+  /** Runs `work` on an open file, closing it whatever happens. */
+  async function withFile(p: string, flags: string, work: (fd: number) => Promise<void>): Promise<void> {
+    const fd = await open(p, flags)
+    try {
+      await work(fd)
+    } finally {
+      await close(fd)
+    }
+  }
+
   return {
-    stat: either((p: string) => fs.statSync(p), (p) => pool.stat(p)),
-    readFile: either((p: string) => fs.readFileSync(p), (p) => pool.readFile(p)),
-    writeFile: either(
-      (p: string, data: string | Uint8Array, exclusive?: boolean) => fs.writeFileSync(p, data, { flag: exclusive ? 'wx' : 'w' }),
-      (p, data, exclusive) => pool.writeFile(p, data, { flag: exclusive ? 'wx' : 'w' }),
+    stat: either(
+      (p: string) => fs.statSync(p, { throwIfNoEntry: false }),
+      (p) => pool.stat(p).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return undefined; throw err }),
     ),
+    readFile: either((p: string) => fs.readFileSync(p), (p) => pool.readFile(p)),
+    async writeFile(p, data, options = {}) {
+      const flag = options.exclusive ? 'wx' : 'w'
+      if (!options.durable) return plainWrite(p, data, flag)
+      await withFile(p, flag, async (fd) => {
+        await write(fd, typeof data === 'string' ? Buffer.from(data) : data)
+        await pool.fdatasync(fd)
+      })
+    },
+    flush: (p) => withFile(p, 'r', (fd) => pool.fdatasync(fd)),
     rename: either((from: string, to: string) => fs.renameSync(from, to), pool.rename),
     mkdirp: either(
       (p: string) => void fs.mkdirSync(p, { recursive: true }),
