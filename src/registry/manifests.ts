@@ -3,7 +3,7 @@ import { type Digest, digestOf, tryParseDigest } from '../oci/digest.js'
 import { RegistryError } from '../oci/errors.js'
 import { type Descriptor, mediaTypeOf, parseManifest } from '../oci/manifest.js'
 import type { Reference } from '../oci/names.js'
-import type { StorageDriver } from '../storage/driver.js'
+import type { StagedContent, StorageDriver } from '../storage/driver.js'
 import type { BlobStore } from './blobs.js'
 import { LruCache } from './cache.js'
 import { paths } from './paths.js'
@@ -96,21 +96,31 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
       }
 
       const target = paths.blobData(digest)
-      if (!(await driver.stat(target, 'file'))) await driver.putContent(target, bytes)
-      // Order keeps every link pointing at stored bytes, whatever moment a crash picks.
-      const writes: Promise<void>[] = [driver.putOnce(paths.revisionLink(repo, digest), digest.value)]
-      if (parsed.subject) {
-        const descriptor: Descriptor = {
-          mediaType: parsed.mediaType, digest: digest.value, size: bytes.length,
-          ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
-          ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+      // The bytes and the tag's new value reach the disk together (one wait for a flush, not two);
+      // then they appear in an order that keeps every link pointing at stored bytes, whatever
+      // moment a crash picks: bytes, revision and history links, the tag.
+      const [bytesStaged, tagStaged] = await stageAll([
+        driver.stat(target, 'file').then((stored) => (stored ? undefined : driver.stageContent(target, bytes))),
+        ref.kind === 'tag' ? driver.stageContent(paths.tagCurrentLink(repo, ref.tag), digest.value) : undefined,
+      ])
+      try {
+        await bytesStaged?.publish()
+        const links: Promise<void>[] = [driver.putOnce(paths.revisionLink(repo, digest), digest.value)]
+        if (parsed.subject) {
+          const descriptor: Descriptor = {
+            mediaType: parsed.mediaType, digest: digest.value, size: bytes.length,
+            ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+            ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+          }
+          links.push(driver.putOnce(paths.referrer(repo, parsed.subject, digest), JSON.stringify(descriptor)))
         }
-        writes.push(driver.putOnce(paths.referrer(repo, parsed.subject, digest), JSON.stringify(descriptor)))
+        if (ref.kind === 'tag') links.push(driver.putOnce(paths.tagIndexLink(repo, ref.tag, digest), digest.value))
+        await Promise.all(links)
+      } catch (err) {
+        await tagStaged?.discard()
+        throw err
       }
-      // The tag's history entry is written with the revision, before the tag becomes current.
-      if (ref.kind === 'tag') writes.push(driver.putOnce(paths.tagIndexLink(repo, ref.tag, digest), digest.value))
-      await Promise.all(writes)
-      if (ref.kind === 'tag') await driver.putContent(paths.tagCurrentLink(repo, ref.tag), digest.value)
+      await tagStaged?.publish()
       cache.set(digest.value, { digest, bytes, mediaType: parsed.mediaType })
       return { digest, mediaType: parsed.mediaType, ...(parsed.subject ? { subject: parsed.subject } : {}) }
     },
@@ -161,6 +171,16 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
       return { descriptors: descriptors.filter((d) => d.artifactType === artifactType), filtered: true }
     },
   }
+}
+
+/** Stages every write or none: when one fails, those that succeeded are discarded. */
+async function stageAll(writes: (Promise<StagedContent | undefined> | undefined)[]): Promise<(StagedContent | undefined)[]> {
+  const settled = await Promise.allSettled(writes.map((w) => w ?? Promise.resolve(undefined)))
+  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  const staged = settled.map((r) => (r.status === 'fulfilled' ? r.value : undefined))
+  if (!failure) return staged
+  await Promise.all(staged.map((s) => s?.discard()))
+  throw failure.reason
 }
 
 /** Sorted names after `last`, at most `n` (n = 0 gives none, as the spec allows). */

@@ -47,6 +47,23 @@ export function describeStorageDriver(name: string, makeDriver: () => StorageDri
       await d.delete(`${base}-sibling`)
     })
 
+    it('stageContent: staged bytes stay out of sight until published; discarded ones never appear', async () => {
+      const d = await makeDriver()
+      const base = unique()
+      const kept = await d.stageContent(`${base}/tags/v1/current/link`, 'sha256:one')
+      const dropped = await d.stageContent(`${base}/tags/v2/current/link`, 'sha256:two')
+      expect(await d.getContent(`${base}/tags/v1/current/link`)).toBeUndefined()
+      await kept.publish()
+      expect((await d.getContent(`${base}/tags/v1/current/link`))?.toString()).toBe('sha256:one')
+      await dropped.discard()
+      expect(await d.getContent(`${base}/tags/v2/current/link`)).toBeUndefined()
+      expect((await d.list(`${base}/tags/v2/current`))).toEqual([])
+      // Publishing replaces what was there, like putContent.
+      await (await d.stageContent(`${base}/tags/v1/current/link`, 'sha256:three')).publish()
+      expect((await d.getContent(`${base}/tags/v1/current/link`))?.toString()).toBe('sha256:three')
+      await d.delete(base)
+    })
+
     it('putContent / getContent / stat / delete a small object', async () => {
       const d = await makeDriver()
       const base = unique()

@@ -39,6 +39,11 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+export interface StagedContent {
+  publish(): Promise<void>
+  discard(): Promise<void>
+}
+
 export interface StorageDriver {
   readonly name: string
   /**
@@ -62,6 +67,12 @@ export interface StorageDriver {
   getContent(path: string): Promise<Buffer | undefined>
   /** Writes a small object atomically. */
   putContent(path: string, data: Uint8Array | string): Promise<void>
+  /**
+   * putContent in two steps, so that several writes that must appear in order can reach the disk
+   * together: `stage` makes the bytes durable out of sight, `publish` makes them appear (as
+   * putContent would have), `discard` drops them. A staged write is published or discarded once.
+   */
+  stageContent(path: string, data: Uint8Array | string): Promise<StagedContent>
   /**
    * Writes a small object whose content never changes once written (links, markers). Cheaper than
    * putContent where the store allows: a reader may briefly see it empty while it is created.

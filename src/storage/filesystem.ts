@@ -155,14 +155,30 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
     },
 
     async putContent(path, data) {
+      const staged = await this.stageContent(path, data)
+      await staged.publish()
+    },
+
+    async stageContent(path, data) {
       const p = full(path)
       const tmp = tmpName(p)
+      const discard = () => rm(tmp, { force: true })
       try {
         await withParent(p, () => writeFile(tmp, data, { exclusive: true, durable }))
-        await rename(tmp, p)
       } catch (err) {
-        await rm(tmp, { force: true })
+        await discard()
         throw fullOr(err, path)
+      }
+      return {
+        publish: async () => {
+          try {
+            await rename(tmp, p)
+          } catch (err) {
+            await discard()
+            throw fullOr(err, path)
+          }
+        },
+        discard,
       }
     },
 

@@ -356,6 +356,10 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
 
     getContent: getBytes,
     putContent: put,
+    // An object appears whole when its PUT ends: nothing to stage.
+    async stageContent(path, data) {
+      return { publish: () => put(path, data), discard: async () => {} }
+    },
     putOnce: put,
 
     async list(path) {
