@@ -56,10 +56,10 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
 
     async stat(path) {
       try {
-        const s = await stat(full(path))
+        const s = await stat(full(path)) // undefined when missing
         return s && ({ size: s.size, modifiedAt: s.mtime, isDirectory: s.isDirectory() } satisfies FileInfo)
       } catch (err) {
-        if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return undefined
+        if (code(err) === 'ENOTDIR') return undefined
         throw err
       }
     },

@@ -56,7 +56,7 @@ export interface MetadataOps {
 const AVERAGE_WEIGHT = 0.05
 
 export interface StallGuard {
-  /** May the next call run synchronously? */
+  /** May the next call run synchronously? (No side effect: the cooldown ends by the clock.) */
   allowsSync(now: number): boolean
   /** Records how long a synchronous call took; returns the reason when this switches to the pool. */
   record(ms: number, now: number): string | undefined
@@ -67,14 +67,13 @@ export function createStallGuard(limits: StallLimits): StallGuard {
   let average = 0
   let poolUntil = 0
   return {
-    allowsSync(now) {
-      if (poolUntil === 0) return true
-      if (now < poolUntil) return false
-      poolUntil = 0
-      average = 0
-      return true
-    },
+    allowsSync: (now) => now >= poolUntil,
     record(ms, now) {
+      // The first call after a cooldown starts afresh: the slow calls before it are forgotten.
+      if (poolUntil !== 0) {
+        poolUntil = 0
+        average = 0
+      }
       average += (ms - average) * AVERAGE_WEIGHT
       const reason = ms > limits.stallMs ? `one call took ${ms.toFixed(0)} ms`
         : average > limits.slowAverageMs ? `calls averaged ${average.toFixed(1)} ms` : undefined
