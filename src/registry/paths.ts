@@ -10,7 +10,9 @@
  *     _layers/<alg>/<hex>/link                                  "alg:hex": blob is visible in this repository
  *     _manifests/revisions/<alg>/<hex>/link                     manifest is in this repository (bytes in blobs/)
  *     _manifests/tags/<tag>/current/link                        the digest the tag points to
- *     _manifests/tags/<tag>/index/<alg>/<hex>/link              every digest the tag pointed to
+ *     _manifests/tags/<tag>/index/<alg>/<hex>/link              distribution's history of the tag: never read (by
+ *                                                               distribution either), so enlil doesn't write it; GC
+ *                                                               removes the entries of a manifest it deletes
  *     _uploads/<uuid>/startedat                                 upload session exists (RFC 3339 time)
  *     _uploads/<uuid>/data                                      the bytes received so far
  *     _referrers/<alg>/<subject hex>/<alg>-<hex>                enlil's: descriptor JSON of a manifest whose
