@@ -101,7 +101,7 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
       return {
         kind: 'bytes',
         size: bytes,
-        copyTo: (out) => (driver.copyTo ? driver.copyTo(path, out, range) : driver.reader(path, range).then((r) => pipeline(r, out))),
+        copyTo: (out) => (driver.copyTo ? driver.copyTo(path, out, range, bytes) : driver.reader(path, range).then((r) => pipeline(r, out))),
         stream: () => driver.reader(path, range),
       }
     },

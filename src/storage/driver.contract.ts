@@ -148,6 +148,18 @@ export function describeStorageDriver(name: string, makeDriver: () => StorageDri
       expect(await d.list(`${base}/_uploads`)).toEqual([])
     })
 
+    it('append of a body over a MiB in small pieces keeps every byte in order', async () => {
+      const d = await makeDriver()
+      const path = `${unique()}/_uploads/u/data`
+      // Larger than the filesystem's one-call threshold: what was read to decide goes back to the stream.
+      const head = randomBytes(3)
+      const body = randomBytes(1024 * 1024 + 4097)
+      await d.append(path, Readable.from([head]))
+      expect(await d.append(path, pieces(body, 4096))).toBe(body.length)
+      const stored = await readAll(await d.reader(path))
+      expect(stored.equals(Buffer.concat([head, body]))).toBe(true)
+    })
+
     it('move of a plain object, and PathNotFoundError for a missing source', async () => {
       const d = await makeDriver()
       const base = unique()
@@ -194,6 +206,19 @@ export function describeStorageDriver(name: string, makeDriver: () => StorageDri
       const part2 = collect()
       await d.copyTo(path, part2.sink, { start: 10, end: part + 10 })
       expect(part2.bytes().equals(bytes.subarray(10, part + 11))).toBe(true)
+      // With the object's size known: a small object may be read in one call, ranges included.
+      const small = `${path}-small`
+      const few = randomBytes(1000)
+      await d.putContent(small, few)
+      for (const [range, expected] of [[undefined, few], [{ start: 7, end: 99 }, few.subarray(7, 100)]] as const) {
+        const out = collect()
+        await d.copyTo(small, out.sink, range, few.length)
+        expect(out.bytes().equals(expected)).toBe(true)
+      }
+      const sized = collect()
+      await d.copyTo(path, sized.sink, { start: 1, end: 5 }, bytes.length)
+      expect(sized.bytes().equals(bytes.subarray(1, 6))).toBe(true)
+      await expect(d.copyTo(`${path}-missing`, collect().sink, undefined, 10)).rejects.toBeInstanceOf(PathNotFoundError)
     })
 
     it('refuses paths that climb out of the root', async () => {

@@ -89,8 +89,9 @@ export interface StorageDriver {
   /**
    * Copies the bytes (or a range) into a writable and ends it, where the store can do better than
    * piping `reader` (the filesystem reuses its read buffers instead of allocating one per chunk).
+   * `size`, the whole object's when the caller knows it, lets a small one be read in one call.
    */
-  copyTo?(path: string, out: Writable, range?: ByteRange): Promise<void>
+  copyTo?(path: string, out: Writable, range?: ByteRange, size?: number): Promise<void>
   /** A URL the client can fetch the bytes from directly (presigned), where the store supports it. */
   redirectUrl?(path: string): Promise<string | undefined>
 }

@@ -12,6 +12,13 @@ import { createMetadataOps, type MetadataOptions } from './fs-metadata.js'
 const READ_CHUNK = 512 * 1024
 
 const WRITE_CHUNK = 1024 * 1024
+/**
+ * Blobs up to this size (configs, small layers: most requests of a pull) are read in one call like
+ * a manifest, instead of open, stat, read and close each through the thread pool.
+ */
+const SMALL_READ = 256 * 1024
+/** Appended bodies up to this size are gathered and written in one call (see `append`). */
+const SMALL_WRITE = 256 * 1024
 /** A folder with at most this many files (and no folders) is deleted file by file. */
 const SHALLOW_DELETE = 16
 
@@ -75,7 +82,15 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       return stream
     },
 
-    async copyTo(path, out: Writable, range?: ByteRange) {
+    async copyTo(path, out: Writable, range?: ByteRange, size?: number) {
+      if (size !== undefined && size <= SMALL_READ) {
+        const bytes = await readFile(full(path)).catch((err: unknown) => {
+          throw code(err) === 'ENOENT' ? new PathNotFoundError(path) : err
+        })
+        if (bytes.length !== size) throw new Error(`${path} holds ${bytes.length} bytes, not ${size}`)
+        out.end(range ? bytes.subarray(range.start, range.end + 1) : bytes)
+        return
+      }
       const handle = await open(full(path), 'r').catch((err: unknown) => {
         throw code(err) === 'ENOENT' ? new PathNotFoundError(path) : err
       })
@@ -128,6 +143,12 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
 
     async append(path, body: Readable) {
       const p = full(path)
+      // A small chunk (a config, a small layer pushed whole) is written in one call, as a link is.
+      const small = await readWhole(body, SMALL_WRITE).catch((err: unknown) => { throw fullOr(err, path) })
+      if (small) {
+        await withParent(p, () => writeFile(p, small, { append: true })).catch((err: unknown) => { throw fullOr(err, path) })
+        return small.length
+      }
       // A FileHandle, not a number: closing it waits for writes in flight, so a failed append's
       // size is final when this returns.
       const handle = await withParent(p, () => open(p, 'a')).catch((err: unknown) => { throw fullOr(err, path) })
@@ -270,6 +291,45 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       return ignoreMissing(err)
     })
   }
+}
+
+/**
+ * The whole body when it ends within `limit` bytes. Otherwise undefined, with the bytes read so far
+ * put back at the front of the stream, which is paused: whoever reads it next gets all of it.
+ */
+function readWhole(body: Readable, limit: number): Promise<Buffer | undefined> {
+  return new Promise((ok, fail) => {
+    const chunks: Buffer[] = []
+    let total = 0
+    const done = () => {
+      body.off('data', onData)
+      body.off('end', onEnd)
+      body.off('error', onError)
+      body.off('close', onClose)
+    }
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      total += chunk.length
+      if (total <= limit) return
+      done()
+      body.pause()
+      for (let i = chunks.length - 1; i >= 0; i--) body.unshift(chunks[i])
+      ok(undefined)
+    }
+    const onEnd = () => {
+      done()
+      ok(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total))
+    }
+    const onError = (err: unknown) => {
+      done()
+      fail(err)
+    }
+    const onClose = () => onError(new Error('the body ended before all of it arrived'))
+    body.on('data', onData)
+    body.once('end', onEnd)
+    body.once('error', onError)
+    body.once('close', onClose)
+  })
 }
 
 /** Resolves once the destination has taken the chunk (so its buffer may be reused). */

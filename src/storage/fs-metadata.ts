@@ -38,10 +38,10 @@ export interface MetadataOps {
   stat(path: string): Promise<fs.Stats | undefined>
   readFile(path: string): Promise<Buffer>
   /**
-   * `exclusive`: fail with EEXIST instead of replacing an existing file; `durable`: the bytes are on
-   * the disk (fdatasync) when this resolves.
+   * `exclusive`: fail with EEXIST instead of replacing an existing file; `append`: add to the end of
+   * the file (created when missing); `durable`: the bytes are on the disk (fdatasync) when this resolves.
    */
-  writeFile(path: string, data: string | Uint8Array, options?: { exclusive?: boolean; durable?: boolean }): Promise<void>
+  writeFile(path: string, data: string | Uint8Array, options?: { exclusive?: boolean; append?: boolean; durable?: boolean }): Promise<void>
   /** Puts a file's written bytes on the disk (fdatasync). */
   flush(path: string): Promise<void>
   rename(from: string, to: string): Promise<void>
@@ -149,7 +149,7 @@ export function createMetadataOps(options: MetadataOptions = {}): MetadataOps {
     ),
     readFile: either((p: string) => fs.readFileSync(p), (p) => pool.readFile(p)),
     async writeFile(p, data, options = {}) {
-      const flag = options.exclusive ? 'wx' : 'w'
+      const flag = options.append ? 'a' : options.exclusive ? 'wx' : 'w'
       if (!options.durable) return plainWrite(p, data, flag)
       await withFile(p, flag, async (fd) => {
         await write(fd, typeof data === 'string' ? Buffer.from(data) : data)
