@@ -19,6 +19,8 @@ const WRITE_CHUNK = 1024 * 1024
 const SMALL_READ = 256 * 1024
 /** Appended bodies up to this size are gathered and written in one call (see `append`). */
 const SMALL_WRITE = 256 * 1024
+/** A folder's size when its entries fit in one block (ext4, XFS: a few dozen names). */
+const SMALL_FOLDER_BYTES = 4096
 /** A folder with at most this many files (and no folders) is deleted file by file. */
 const SHALLOW_DELETE = 16
 
@@ -35,7 +37,7 @@ export interface FilesystemOptions {
 
 export function createFilesystemDriver(rootDirectory: string, options: FilesystemOptions = {}): StorageDriver {
   const root = resolve(rootDirectory)
-  const { stat, readFile, writeFile, flush, rename, mkdirp, rmdir, unlink } = createMetadataOps(options.metadata)
+  const { stat, readFile, writeFile, flush, rename, mkdirp, rmdir, unlink, readdir: readSmallFolder } = createMetadataOps(options.metadata)
   const durable = options.fsync ?? true
 
   /** Keys are built by registry/paths.ts from validated names; this is the last line of defence. */
@@ -280,7 +282,9 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
    * unlinking those costs a few calls, where a recursive rm stats every entry on the thread pool.
    */
   async function deleteFolder(p: string): Promise<void> {
-    const entries = await readdir(p, { withFileTypes: true }).catch((err: unknown) => {
+    // A folder whose listing fits in one block is read at once; a big one is listed on the pool.
+    const small = ((await stat(p))?.size ?? 0) <= SMALL_FOLDER_BYTES
+    const entries = await (small ? readSmallFolder(p) : readdir(p, { withFileTypes: true })).catch((err: unknown) => {
       if (code(err) === 'ENOENT') return []
       throw err
     })

@@ -48,6 +48,8 @@ export interface MetadataOps {
   mkdirp(path: string): Promise<void>
   rmdir(path: string): Promise<void>
   unlink(path: string): Promise<void>
+  /** The entries of a folder known to be small (a finished upload's), with their types. */
+  readdir(path: string): Promise<fs.Dirent[]>
   /** True while calls go through the thread pool. */
   readonly usingThreadPool: boolean
 }
@@ -91,6 +93,7 @@ const pool = {
   mkdir: promisify(fs.mkdir),
   rmdir: promisify(fs.rmdir),
   unlink: promisify(fs.unlink),
+  readdir: (p: string) => fs.promises.readdir(p, { withFileTypes: true }),
   open: promisify(fs.open),
   write: promisify(fs.write) as (fd: number, data: Uint8Array) => Promise<unknown>,
   close: promisify(fs.close),
@@ -164,6 +167,7 @@ export function createMetadataOps(options: MetadataOptions = {}): MetadataOps {
     ),
     rmdir: either((p: string) => fs.rmdirSync(p), pool.rmdir),
     unlink: either((p: string) => fs.unlinkSync(p), pool.unlink),
+    readdir: either((p: string) => fs.readdirSync(p, { withFileTypes: true }), pool.readdir),
     get usingThreadPool() {
       return mode === 'async' || (mode === 'auto' && !guard.allowsSync(performance.now()))
     },
