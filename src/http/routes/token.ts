@@ -11,6 +11,7 @@ import { type Accounts, InvalidCredentialsError } from '../../auth/accounts.js'
 import { parseScope, type TokenIssuer } from '../../auth/token.js'
 import { createLoginThrottle } from '../../auth/throttle.js'
 import type { AppEnv } from '../env.js'
+import { clientAddress } from '../client-address.js'
 
 export interface TokenRouteOptions {
   accounts: Accounts
@@ -52,7 +53,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
     }
   }
   const ip = (c: { req: { header(n: string): string | undefined }; env?: { incoming?: { socket?: { remoteAddress?: string } } } }) =>
-    c.req.header('x-forwarded-for')?.split(',')[0]?.trim() || c.env?.incoming?.socket?.remoteAddress || ''
+    clientAddress(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'))
 
   return new Hono<AppEnv>()
     .get('/', async (c) => {
