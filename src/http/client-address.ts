@@ -31,6 +31,11 @@ export function clientAddress(peer: string | undefined, forwardedFor: string | u
   return nearest
 }
 
+/** The client address of a request as the routes see it (Hono's context on @hono/node-server). */
+export function requestAddress(c: { req: { header(name: string): string | undefined }; env?: { incoming?: { socket?: { remoteAddress?: string } } } }): string {
+  return clientAddress(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'))
+}
+
 function isInternal(address: string): boolean {
   const family = isIP(address)
   return family !== 0 && INTERNAL.check(address, family === 4 ? 'ipv4' : 'ipv6')

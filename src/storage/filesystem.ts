@@ -86,16 +86,12 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
 
     async copyTo(path, out: Writable, range?: ByteRange, size?: number) {
       if (size !== undefined && size <= SMALL_READ) {
-        const bytes = await readFile(full(path)).catch((err: unknown) => {
-          throw code(err) === 'ENOENT' ? new PathNotFoundError(path) : err
-        })
+        const bytes = await readFile(full(path)).catch(notFoundAs(path))
         if (bytes.length !== size) throw new Error(`${path} holds ${bytes.length} bytes, not ${size}`)
         out.end(range ? bytes.subarray(range.start, range.end + 1) : bytes)
         return
       }
-      const handle = await open(full(path), 'r').catch((err: unknown) => {
-        throw code(err) === 'ENOENT' ? new PathNotFoundError(path) : err
-      })
+      const handle = await open(full(path), 'r').catch(notFoundAs(path))
       try {
         let position = range?.start ?? 0
         const end = range ? range.end + 1 : (await handle.stat()).size
@@ -145,22 +141,22 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
 
     async append(path, body: Readable) {
       const p = full(path)
-      // A small chunk (a config, a small layer pushed whole) is written in one call, as a link is.
-      const small = await readWhole(body, SMALL_WRITE).catch((err: unknown) => { throw fullOr(err, path) })
-      if (small) {
-        await withParent(p, () => writeFile(p, small, { append: true })).catch((err: unknown) => { throw fullOr(err, path) })
-        return small.length
-      }
-      // A FileHandle, not a number: closing it waits for writes in flight, so a failed append's
-      // size is final when this returns.
-      const handle = await withParent(p, () => open(p, 'a')).catch((err: unknown) => { throw fullOr(err, path) })
-      const out = createWriteStream(p, { fd: handle, highWaterMark: WRITE_CHUNK })
       try {
+        // A small chunk (a config, a small layer pushed whole) is written in one call, as a link is.
+        const small = await readWhole(body, SMALL_WRITE)
+        if (small) {
+          await withParent(p, () => writeFile(p, small, { append: true }))
+          return small.length
+        }
+        // A FileHandle, not a number: closing it waits for writes in flight, so a failed append's
+        // size is final when this returns.
+        const handle = await withParent(p, () => open(p, 'a'))
+        const out = createWriteStream(p, { fd: handle, highWaterMark: WRITE_CHUNK })
         await pipeline(body, out)
+        return out.bytesWritten
       } catch (err) {
         throw fullOr(err, path)
       }
-      return out.bytesWritten
     },
 
     async appendedSize(path) {
@@ -341,6 +337,13 @@ function writeChunk(out: Writable, chunk: Buffer): Promise<void> {
   return new Promise((ok, fail) => {
     out.write(chunk, (err) => (err ? fail(err) : ok()))
   })
+}
+
+/** A rejection handler: a missing file becomes PathNotFoundError for `path`. */
+function notFoundAs(path: string): (err: unknown) => never {
+  return (err) => {
+    throw code(err) === 'ENOENT' ? new PathNotFoundError(path) : err
+  }
 }
 
 function ignoreMissing(err: unknown): void {

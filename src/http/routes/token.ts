@@ -11,7 +11,7 @@ import { type Accounts, InvalidCredentialsError } from '../../auth/accounts.js'
 import { parseScope, type TokenIssuer } from '../../auth/token.js'
 import { createLoginThrottle } from '../../auth/throttle.js'
 import type { AppEnv } from '../env.js'
-import { clientAddress } from '../client-address.js'
+import { requestAddress } from '../client-address.js'
 
 export interface TokenRouteOptions {
   accounts: Accounts
@@ -52,22 +52,22 @@ export function tokenRoutes(options: TokenRouteOptions) {
       ...(refresh && account ? { refresh_token: await options.issuer.issueRefresh(account) } : {}),
     }
   }
-  const ip = (c: { req: { header(n: string): string | undefined }; env?: { incoming?: { socket?: { remoteAddress?: string } } } }) =>
-    clientAddress(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'))
 
   return new Hono<AppEnv>()
     .get('/', async (c) => {
+      const ip = requestAddress(c)
       let account: string | undefined
       try {
-        account = await login(ip(c), c.req.header('authorization'))
+        account = await login(ip, c.req.header('authorization'))
       } catch (err) {
         if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', err.message, 401)
         throw err
       }
-      const access = grants(options, account, ip(c), c.req.query('service') ?? '', c.req.queries('scope') ?? [])
+      const access = grants(options, account, ip, c.req.query('service') ?? '', c.req.queries('scope') ?? [])
       return c.json(await answer(account, access, c.req.query('offline_token') === 'true'))
     })
     .post('/', async (c) => {
+      const ip = requestAddress(c)
       const form = await c.req.parseBody()
       const field = (name: string) => (typeof form[name] === 'string' ? (form[name] as string) : '')
       const scopes = [field('scope')]
@@ -76,7 +76,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
       if (grantType === 'password') {
         const basic = `Basic ${Buffer.from(`${field('username')}:${field('password')}`).toString('base64')}`
         try {
-          account = await login(ip(c), basic)
+          account = await login(ip, basic)
         } catch (err) {
           if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', 'invalid username or password', 401)
           throw err
@@ -91,7 +91,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
       } else {
         return oauthError('unsupported_grant_type', `grant_type must be password or refresh_token, not "${grantType}"`, 400)
       }
-      const access = grants(options, account, ip(c), field('service'), scopes)
+      const access = grants(options, account, ip, field('service'), scopes)
       return c.json(await answer(account, access, grantType === 'password' && field('access_type') === 'offline'))
     })
 }
