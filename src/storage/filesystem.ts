@@ -1,17 +1,16 @@
 /** @module Filesystem driver: a folder laid out like distribution's, atomic writes by rename. */
-import { createReadStream, createWriteStream } from 'node:fs'
+import { constants, createReadStream } from 'node:fs'
 import { open, readdir, rm, stat as statInPool } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, type StorageDriver } from './driver.js'
+import { writeBatched } from './batched-write.js'
 import { createMetadataOps, type MetadataOptions } from './fs-metadata.js'
 
 /** Bigger reads than Node's 64 KiB default: fewer syscalls and event-loop turns per pulled MiB. */
 const READ_CHUNK = 512 * 1024
 
-const WRITE_CHUNK = 1024 * 1024
 /**
  * Blobs up to this size (configs, small layers: most requests of a pull) are read in one call like
  * a manifest, instead of open, stat, read and close each through the thread pool.
@@ -128,11 +127,10 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       const p = full(path)
       const tmp = tmpName(p)
       const handle = await withParent(p, () => open(tmp, 'wx')).catch((err: unknown) => { throw fullOr(err, path) })
-      const out = createWriteStream(tmp, { fd: handle, highWaterMark: WRITE_CHUNK })
       try {
-        await pipeline(body, out)
+        const written = await writeBatched(handle, body, 0).finally(() => handle.close())
         await rename(tmp, p)
-        return out.bytesWritten
+        return written
       } catch (err) {
         await rm(tmp, { force: true })
         throw fullOr(err, path)
@@ -148,12 +146,16 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
           await withParent(p, () => writeFile(p, small, { append: true }))
           return small.length
         }
-        // A FileHandle, not a number: closing it waits for writes in flight, so a failed append's
-        // size is final when this returns.
-        const handle = await withParent(p, () => open(p, 'a'))
-        const out = createWriteStream(p, { fd: handle, highWaterMark: WRITE_CHUNK })
-        await pipeline(body, out)
-        return out.bytesWritten
+        // Positional writes (not O_APPEND, which ignores the position) from the current end. The
+        // upload store lets one request at a time append to a session in this process; two processes
+        // appending to one session at once is a client error that the digest check catches.
+        const handle = await withParent(p, () => open(p, constants.O_WRONLY | constants.O_CREAT))
+        try {
+          // The writes have settled when this returns, so a failed append's size is final.
+          return await writeBatched(handle, body, (await handle.stat()).size)
+        } finally {
+          await handle.close()
+        }
       } catch (err) {
         throw fullOr(err, path)
       }
