@@ -5,6 +5,7 @@ import type { Registry } from './registry/index.js'
 import type { AppEnv } from './http/env.js'
 import type { Authorizer } from './auth/authorizer.js'
 import { authenticate } from './http/auth.js'
+import { clientAddresses } from './http/client-address.js'
 import { type TokenRouteOptions, tokenRoutes } from './http/routes/token.js'
 import { notFound, onError } from './http/errors.js'
 import { API_VERSION_HEADER, type RouteDeps } from './http/routes/deps.js'
@@ -34,6 +35,8 @@ export interface AppOptions {
   publicMetricsPath?: string
   /** Webhooks (notifications.endpoints). */
   notifier?: Notifier
+  /** Proxies on public addresses whose X-Forwarded-For is believed (http.trustedproxies). */
+  trustedProxies?: readonly string[]
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -45,13 +48,14 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     notifier: options.notifier,
   }
   const app = new Hono<AppEnv>()
+  const addresses = clientAddresses(options.trustedProxies)
   app.use(requestContext({ log: options.log, accessLog: options.accessLog ?? true, tokenPath: options.tokenService ? (options.tokenPath ?? '/auth/token') : undefined, metricsPath: options.publicMetricsPath }))
   const metricsPath = options.publicMetricsPath
   if (metricsPath) app.get(metricsPath, async (c) => c.body(await metricsText(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }))
-  if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))
+  if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl, addresses))
   // After auth, as distribution does: an unauthenticated client hears 401 first.
   app.use('/v2/*', refuseWritesWhenReadOnly(options.registry.readOnly))
-  if (options.tokenService) app.route(options.tokenPath ?? '/auth/token', tokenRoutes(options.tokenService))
+  if (options.tokenService) app.route(options.tokenPath ?? '/auth/token', tokenRoutes({ ...options.tokenService, addresses }))
 
   // Liveness and readiness for fly.io and Kubernetes; outside /v2, so never behind auth.
   app.get('/healthz', (c) => c.json({ status: 'ok' }))

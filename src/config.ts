@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { aclSchema } from './auth/acl.js'
+import { parseNetwork } from './http/client-address.js'
 
 /** A duration: "90s", "30m", "168h", "1h30m", or milliseconds; parsed to milliseconds. */
 export const duration = z.union([z.number().nonnegative(), z.string()], { error: 'expected a duration such as 30s, 10m or 168h' }).transform((v, ctx) => {
@@ -31,6 +32,11 @@ export const size = z.union([z.number().int().positive(), z.string()], { error: 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])], { error: 'expected true or false' }).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes')
 
 const address = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/, 'expected host:port or :port, e.g. ":5000" or "127.0.0.1:5000"')
+/** Addresses or CIDR networks: a YAML list, or a comma-separated string (the environment). */
+const networkList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((e) => e.trim()).filter(Boolean) : v),
+  z.array(z.string().refine((e) => parseNetwork(e) !== undefined, { error: (issue) => `not an IP address or network (e.g. 203.0.113.0/24): ${String(issue.input)}` })),
+).default([])
 
 /**
  * How an option is documented (README's table, rendered by config-doc.ts): `description` is the
@@ -70,6 +76,7 @@ export const configSchema = z.strictObject({
       .prefault('auto')
       .transform((n) => (n === 'auto' ? Math.min(availableParallelism(), 64) : n))
       .meta(doc('processes sharing the port (node:cluster): `auto` is one per core, `1` serves in one process; a worker that dies is replaced; `kill -HUP <primary>` replaces the workers one at a time (a changed config file or a new build, with no refused request; an invalid config is refused and the workers keep running). In token mode without a configured key, the primary generates one for all workers', { envText: 'or `--workers N`', defaultText: '`auto`' })),
+    trustedproxies: networkList.meta(doc('proxies on public addresses (a CDN in front of enlil) whose `X-Forwarded-For` is believed, as addresses or networks: `[203.0.113.0/24, "2001:db8::/32"]`, or a comma-separated list in the environment. Proxies on internal addresses (loopback, private, fly.io\'s) are always believed', { defaultText: 'none' })),
     tls: z.strictObject({
       certificate: z.string().min(1).optional().meta(doc('PEM certificate (chain) file: with `key`, enlil serves HTTPS itself (a bare server without a proxy)')),
       key: z.string().min(1).optional().meta(doc('PEM private key file of that certificate')),
@@ -261,6 +268,7 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_HTTP_HOST: 'http.host',
   REGISTRY_HTTP_DRAINTIMEOUT: 'http.draintimeout',
   ENLIL_WORKERS: 'http.workers',
+  ENLIL_HTTP_TRUSTEDPROXIES: 'http.trustedproxies',
   REGISTRY_HTTP_TLS_CERTIFICATE: 'http.tls.certificate',
   REGISTRY_HTTP_TLS_KEY: 'http.tls.key',
   REGISTRY_LOG_LEVEL: 'log.level',

@@ -125,6 +125,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     deleteEnabled: config.storage.delete.enabled,
     manifestMaxSize: config.limits.manifestsize,
     publicUrl: config.http.host,
+    trustedProxies: config.http.trustedproxies,
     accessLog: !config.log.accesslog.disabled,
     notifier,
     publicMetricsPath: metricsSettings(config).public ? metricsSettings(config).path : undefined,

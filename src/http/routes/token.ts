@@ -11,12 +11,14 @@ import { type Accounts, InvalidCredentialsError } from '../../auth/accounts.js'
 import { parseScope, type TokenIssuer } from '../../auth/token.js'
 import { createLoginThrottle } from '../../auth/throttle.js'
 import type { AppEnv } from '../env.js'
-import { requestAddress } from '../client-address.js'
+import { type ClientAddresses, clientAddresses } from '../client-address.js'
 
 export interface TokenRouteOptions {
   accounts: Accounts
   issuer: TokenIssuer
   acl?: readonly AclRule[]
+  /** Which proxies' X-Forwarded-For is believed (default: those on internal addresses). */
+  addresses?: ClientAddresses
 }
 
 function grants(options: TokenRouteOptions, account: string | undefined, ip: string, service: string, scopes: string[]): Access[] {
@@ -33,6 +35,7 @@ const oauthError = (error: string, description: string, status: 400 | 401) =>
 
 export function tokenRoutes(options: TokenRouteOptions) {
   const throttle = createLoginThrottle()
+  const addresses = options.addresses ?? clientAddresses()
   /** The account of Basic credentials; wrong ones are slowed down and, repeated, locked out (429). */
   const login = async (source: string, header: string | undefined) => {
     throttle.check(source)
@@ -55,7 +58,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
 
   return new Hono<AppEnv>()
     .get('/', async (c) => {
-      const ip = requestAddress(c)
+      const ip = addresses.ofRequest(c)
       let account: string | undefined
       try {
         account = await login(ip, c.req.header('authorization'))
@@ -67,7 +70,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
       return c.json(await answer(account, access, c.req.query('offline_token') === 'true'))
     })
     .post('/', async (c) => {
-      const ip = requestAddress(c)
+      const ip = addresses.ofRequest(c)
       const form = await c.req.parseBody()
       const field = (name: string) => (typeof form[name] === 'string' ? (form[name] as string) : '')
       const scopes = [field('scope')]
