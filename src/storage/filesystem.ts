@@ -1,6 +1,6 @@
 /** @module Filesystem driver: a folder laid out like distribution's, atomic writes by rename. */
 import { constants, createReadStream } from 'node:fs'
-import { open, readdir, rm, stat as statInPool } from 'node:fs/promises'
+import { type FileHandle, open, readdir, rm, stat as statInPool } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
@@ -128,7 +128,7 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       const tmp = tmpName(p)
       const handle = await withParent(p, () => open(tmp, 'wx')).catch((err: unknown) => { throw fullOr(err, path) })
       try {
-        const written = await writeBatched(handle, body, 0).finally(() => handle.close())
+        const written = await writeAndClose(handle, body, 0)
         await rename(tmp, p)
         return written
       } catch (err) {
@@ -150,12 +150,7 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
         // upload store lets one request at a time append to a session in this process; two processes
         // appending to one session at once is a client error that the digest check catches.
         const handle = await withParent(p, () => open(p, constants.O_WRONLY | constants.O_CREAT))
-        try {
-          // The writes have settled when this returns, so a failed append's size is final.
-          return await writeBatched(handle, body, (await handle.stat()).size)
-        } finally {
-          await handle.close()
-        }
+        return await writeAndClose(handle, body)
       } catch (err) {
         throw fullOr(err, path)
       }
@@ -332,6 +327,18 @@ function readWhole(body: Readable, limit: number): Promise<Buffer | undefined> {
     body.once('error', onError)
     body.once('close', onClose)
   })
+}
+
+/**
+ * Writes `body` into an open file from `start` (default: its current end), then closes it. The
+ * writes have settled when this returns, so after a failure the file's size is final.
+ */
+async function writeAndClose(handle: FileHandle, body: Readable, start?: number): Promise<number> {
+  try {
+    return await writeBatched(handle, body, start ?? (await handle.stat()).size)
+  } finally {
+    await handle.close()
+  }
 }
 
 /** Resolves once the destination has taken the chunk (so its buffer may be reused). */
