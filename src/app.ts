@@ -35,7 +35,7 @@ export interface AppOptions {
   publicMetricsPath?: string
   /** Webhooks (notifications.endpoints). */
   notifier?: Notifier
-  /** Proxies on public addresses whose X-Forwarded-For is believed (http.trustedproxies). */
+  /** The proxies whose X-Forwarded-For is believed (http.trustedproxies); none by default. */
   trustedProxies?: readonly string[]
 }
 
@@ -49,10 +49,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   }
   const app = new Hono<AppEnv>()
   const addresses = clientAddresses(options.trustedProxies)
-  app.use(requestContext({ log: options.log, accessLog: options.accessLog ?? true, tokenPath: options.tokenService ? (options.tokenPath ?? '/auth/token') : undefined, metricsPath: options.publicMetricsPath }))
+  app.use(requestContext({ log: options.log, accessLog: options.accessLog ?? true, tokenPath: options.tokenService ? (options.tokenPath ?? '/auth/token') : undefined, metricsPath: options.publicMetricsPath, addresses }))
   const metricsPath = options.publicMetricsPath
   if (metricsPath) app.get(metricsPath, async (c) => c.body(await metricsText(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }))
-  if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl, addresses))
+  if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))
   // After auth, as distribution does: an unauthenticated client hears 401 first.
   app.use('/v2/*', refuseWritesWhenReadOnly(options.registry.readOnly))
   if (options.tokenService) app.route(options.tokenPath ?? '/auth/token', tokenRoutes({ ...options.tokenService, addresses }))

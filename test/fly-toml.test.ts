@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { clientAddresses } from '../src/http/client-address.js'
 import { silentLogger } from '../src/log.js'
 import { createRegistry } from '../src/registry/index.js'
 import { createFilesystemDriver } from '../src/storage/filesystem.js'
@@ -78,6 +79,17 @@ describe('fly.toml', () => {
     expect(config.storage.s3).toMatchObject({ bucket: 'delicate-sea-639', region: 'auto', regionendpoint: 'https://fly.storage.tigris.dev', accesskey: 'tid_example' })
     expect(config.auth.mode).toBe('token')
     expect(config.auth.token).toMatchObject({ signingkeyb64: SECRETS.JWT_KEY_B64, usersb64: SECRETS.ENLIL_AUTH_TOKEN_USERS_B64 })
+  })
+
+  it("believes fly's proxy about the client's address, and nobody else", () => {
+    const config = loadConfig({ ...env, ...SECRETS })
+    expect(config.http.trustedproxies).toEqual(['172.16.0.0/12'])
+    const addresses = clientAddresses(config.http.trustedproxies)
+    // Through fly's proxy: it appended the client to whatever the client sent.
+    expect(addresses.of('172.19.4.2', '10.0.0.1, 198.51.100.9', '198.51.100.9')).toBe('198.51.100.9')
+    expect(addresses.of('172.19.4.2', undefined, '198.51.100.9')).toBe('198.51.100.9')
+    // Another machine on the private network (6PN) connecting directly is who it is.
+    expect(addresses.of('fdaa:0:1:a7b::2', '198.51.100.9', '198.51.100.9')).toBe('fdaa:0:1:a7b::2')
   })
 
   it('without the accounts secret, says which setting is missing', () => {

@@ -8,12 +8,15 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from '../log.js'
 import { metrics } from '../metrics.js'
 import type { AppEnv } from './env.js'
+import { type ClientAddresses, clientAddresses } from './client-address.js'
 
 export interface RequestContextOptions {
   log: Logger
   accessLog: boolean
   tokenPath?: string
   metricsPath?: string
+  /** Whose X-Forwarded-For is believed (default: nobody's; the socket's address is the client). */
+  addresses?: ClientAddresses
 }
 
 /** The route template of a path, for metrics and logs: `/v2/<name>/blobs/<digest>` → `blob`. */
@@ -39,12 +42,14 @@ export function routeTemplate(path: string, tokenPath = '/auth/token', metricsPa
 
 export function requestContext(options: RequestContextOptions) {
   const { log, accessLog } = options
+  const addresses = options.addresses ?? clientAddresses()
   const prefix = randomBytes(4).toString('hex')
   let counter = 0
   return async function requestContext(c: Context<AppEnv>, next: () => Promise<void>) {
     const requestId = c.req.header('x-request-id')?.slice(0, 64) || `${prefix}-${(++counter).toString(36)}`
     c.set('requestId', requestId)
     c.set('log', log.child({ requestId }))
+    c.set('clientAddress', addresses.ofRequest(c))
     const started = performance.now()
     const socket = c.env?.incoming?.socket
     const written = socket?.bytesWritten ?? 0
@@ -67,7 +72,7 @@ export function requestContext(options: RequestContextOptions) {
       // The path only: query strings may carry secrets, and the Authorization header is never read here.
       log.info('request', {
         requestId, method, path, status, route, ms: Math.round(ms * 10) / 10, bytesIn, bytesOut,
-        user: c.var.subject || undefined, addr: c.env?.incoming?.socket?.remoteAddress, ua: c.req.header('user-agent')?.slice(0, 80),
+        user: c.var.subject || undefined, addr: c.var.clientAddress || undefined, ua: c.req.header('user-agent')?.slice(0, 80),
       })
     }
     if (outgoing && !outgoing.writableFinished && !outgoing.destroyed) outgoing.once('close', record)

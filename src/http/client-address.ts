@@ -1,34 +1,35 @@
 /**
- * @module The client's address, as login throttling and IP-based ACLs see it.
+ * @module The client's address, as login throttling, IP-based ACLs and the access log see it.
  *
- * X-Forwarded-For is believed only when the connection comes from a proxy on an internal address
- * (fly.io's edge, an nginx on the same host or network) or on one of `http.trustedproxies` (a CDN
- * in front, on public addresses), and then read from the right: each proxy appends the address it
- * saw, so the first entry from the right that is not itself such a proxy is the client. Everything
- * left of it is whatever the client sent, and anyone can send anything: taking the first entry
- * would let a client pick its address, and with it dodge the throttle or match an ACL's network.
+ * It is the connection's address, unless the connection comes from one of `http.trustedproxies`
+ * (none by default). Only then is X-Forwarded-For believed, and read from the right: each proxy
+ * appends the address it saw, so the first entry from the right that is not itself a trusted proxy
+ * is the client. Everything left of it is whatever the client sent, and anyone can send anything:
+ * taking the first entry would let a client pick its address, and with it dodge the throttle or
+ * match an ACL's network. No address is trusted for being loopback or private: a client on the
+ * same LAN or pod network, or an nginx that passes the client's own header through, would
+ * otherwise choose its address.
+ *
+ * fly.io's proxy appends the client to X-Forwarded-For and also sends `Fly-Client-IP`; that header
+ * is used only when a trusted peer sent no X-Forwarded-For at all, so a proxy of yours that passes
+ * a client's `Fly-Client-IP` through does not let it choose its address while it sets X-Forwarded-For.
  */
 import { BlockList, isIP } from 'node:net'
 
-const INTERNAL = new BlockList()
-for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['127.0.0.0', 8], ['100.64.0.0', 10], ['169.254.0.0', 16]] as const) {
-  INTERNAL.addSubnet(net, bits, 'ipv4')
-}
-for (const [net, bits] of [['::1', 128], ['fc00::', 7], ['fe80::', 10]] as const) INTERNAL.addSubnet(net, bits, 'ipv6')
-
 /** Finds the client's address of a connection or request. */
 export interface ClientAddresses {
-  /** The address of the client behind `peer` (the socket's remote address) and its X-Forwarded-For. */
-  of(peer: string | undefined, forwardedFor: string | undefined): string
-  /** The client address of a request as the routes see it (Hono's context on @hono/node-server). */
+  /** The client behind `peer` (the socket's remote address), given its X-Forwarded-For and Fly-Client-IP headers. */
+  of(peer: string | undefined, forwardedFor: string | undefined, flyClientIp?: string): string
+  /** The client address of a request (Hono's context on @hono/node-server). */
   ofRequest(c: RequestLike): string
 }
 
 type RequestLike = { req: { header(name: string): string | undefined }; env?: { incoming?: { socket?: { remoteAddress?: string } } } }
 
 /**
- * Addresses seen through proxies on internal addresses and on `trustedProxies` (addresses or
- * networks such as `203.0.113.0/24` or `2001:db8::/32`; `parseNetwork` checks them).
+ * Addresses seen through the proxies on `trustedProxies` (addresses or networks such as
+ * `127.0.0.1`, `172.16.0.0/12` or `2001:db8::/32`; `parseNetwork` checks them). None trusted:
+ * every client is the connection's address.
  */
 export function clientAddresses(trustedProxies: readonly string[] = []): ClientAddresses {
   const trusted = new BlockList()
@@ -39,13 +40,15 @@ export function clientAddresses(trustedProxies: readonly string[] = []): ClientA
   }
   const isProxy = (address: string): boolean => {
     const family = isIP(address)
-    if (family === 0) return false
-    const type = family === 4 ? 'ipv4' : 'ipv6'
-    return INTERNAL.check(address, type) || (trustedProxies.length > 0 && trusted.check(address, type))
+    return family !== 0 && trusted.check(address, family === 4 ? 'ipv4' : 'ipv6')
   }
-  const of = (peer: string | undefined, forwardedFor: string | undefined): string => {
+  const of = (peer: string | undefined, forwardedFor: string | undefined, flyClientIp?: string): string => {
     const direct = plain(peer ?? '')
-    if (!forwardedFor || !isProxy(direct)) return direct
+    if (trustedProxies.length === 0 || !isProxy(direct)) return direct
+    if (!forwardedFor) {
+      const fly = plain(flyClientIp?.trim() ?? '')
+      return isIP(fly) ? fly : direct
+    }
     let nearest = direct
     const hops = forwardedFor.split(',')
     for (let i = hops.length - 1; i >= 0; i--) {
@@ -58,14 +61,9 @@ export function clientAddresses(trustedProxies: readonly string[] = []): ClientA
   }
   return {
     of,
-    ofRequest: (c) => of(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for')),
+    ofRequest: (c) => of(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for'), c.req.header('fly-client-ip')),
   }
 }
-
-const internalOnly = clientAddresses()
-
-/** The address of the client behind `peer`, trusting proxies on internal addresses only. */
-export const clientAddress = internalOnly.of
 
 /** An IP address or a network in CIDR notation; undefined when it is neither. */
 export function parseNetwork(entry: string): { address: string; bits: number; family: 'ipv4' | 'ipv6' } | undefined {

@@ -10,6 +10,11 @@ export type AppEnv = {
     log: Logger
     /** The authenticated account ('' when anonymous or auth is off). */
     subject: string
+    /**
+     * The client's address, computed once per request by the first middleware: the socket's, or
+     * what a proxy listed in `http.trustedproxies` says (client-address.ts). Throttle, ACL and log use it.
+     */
+    clientAddress: string
     /** Body bytes this request stored (uploads set it; else the access log uses Content-Length). */
     bytesIn?: number
   }

@@ -3,7 +3,7 @@
  * and the OAuth2 POST (`grant_type=password` or `refresh_token`). Grants are what the ACL allows,
  * within what was asked; without ACL rules an account gets everything it asks, anonymous nothing.
  */
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import type { AclRule } from '../../auth/acl.js'
 import { allowedActions } from '../../auth/acl.js'
 import type { Access } from '../../auth/authorizer.js'
@@ -17,7 +17,7 @@ export interface TokenRouteOptions {
   accounts: Accounts
   issuer: TokenIssuer
   acl?: readonly AclRule[]
-  /** Which proxies' X-Forwarded-For is believed (default: those on internal addresses). */
+  /** Which proxies' X-Forwarded-For is believed, when no requestContext resolved the address (default: nobody's). */
   addresses?: ClientAddresses
 }
 
@@ -36,6 +36,8 @@ const oauthError = (error: string, description: string, status: 400 | 401) =>
 export function tokenRoutes(options: TokenRouteOptions) {
   const throttle = createLoginThrottle()
   const addresses = options.addresses ?? clientAddresses()
+  /** The client's address: the one requestContext resolved for this request (mounted alone: resolved here). */
+  const addressOf = (c: Context<AppEnv>) => c.var.clientAddress ?? addresses.ofRequest(c)
   /** The account of Basic credentials; wrong ones are slowed down and, repeated, locked out (429). */
   const login = async (source: string, header: string | undefined) => {
     throttle.check(source)
@@ -58,7 +60,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
 
   return new Hono<AppEnv>()
     .get('/', async (c) => {
-      const ip = addresses.ofRequest(c)
+      const ip = addressOf(c)
       let account: string | undefined
       try {
         account = await login(ip, c.req.header('authorization'))
@@ -70,7 +72,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
       return c.json(await answer(account, access, c.req.query('offline_token') === 'true'))
     })
     .post('/', async (c) => {
-      const ip = addresses.ofRequest(c)
+      const ip = addressOf(c)
       const form = await c.req.parseBody()
       const field = (name: string) => (typeof form[name] === 'string' ? (form[name] as string) : '')
       const scopes = [field('scope')]
