@@ -1,10 +1,11 @@
 /** @module serve(): builds the registry from a config and listens; drains in-flight requests on stop. */
-import { createAdaptorServer } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
 import cluster from 'node:cluster'
-import type { Server } from 'node:http'
+import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { type AppOptions, createApp } from './app.js'
+import { EDGE_SERVER_OPTIONS, guardRequests, installClientErrors, requestErrorResponse } from './http/client-error.js'
 import { type Config, metricsSettings } from './config.js'
 import { installClusterMetrics, startMetricsServer } from './metrics-cluster.js'
 import type { Logger } from './log.js'
@@ -131,15 +132,15 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     publicMetricsPath: metricsSettings(config).public ? metricsSettings(config).path : undefined,
   })
   const tls = config.http.tls
-  const server = (tls.certificate && tls.key
-    ? createAdaptorServer({
-        fetch: app.fetch, autoCleanupIncoming: false, createServer: createHttpsServer,
-        serverOptions: { cert: readFileSync(tls.certificate), key: readFileSync(tls.key) },
-      })
-    : createAdaptorServer({ fetch: app.fetch, autoCleanupIncoming: false })) as Server
+  // The Hono adaptor's listener (what createAdaptorServer builds), given an errorHandler so that the
+  // requests it cannot turn into a Request get the envelope too; requests Node refuses: client-error.ts.
+  const listener = guardRequests(getRequestListener(app.fetch, { autoCleanupIncoming: false, errorHandler: requestErrorResponse }))
+  const server: Server = tls.certificate && tls.key
+    ? createHttpsServer({ ...EDGE_SERVER_OPTIONS, cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, listener)
+    : createHttpServer(EDGE_SERVER_OPTIONS, listener)
+  installClientErrors(server)
   // A blob upload of tens of GiB takes as long as it takes: no whole-request deadline.
   server.requestTimeout = 0
-  server.headersTimeout = 60_000
   server.keepAliveTimeout = 75_000
 
   const { host, port } = splitAddr(config.http.addr)
