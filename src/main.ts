@@ -13,6 +13,7 @@ import { startupSummary } from './startup.js'
 import { configConvert, keysGenerate, maskSecrets, readOnlyCommand, usersAdd } from './cli.js'
 import { localHealthUrl, probeHealth } from './healthcheck.js'
 import { gcCommand } from './gc-command.js'
+import { installThrottleHub } from './auth/throttle-cluster.js'
 
 const USAGE = `usage: enlil serve [CONFIG.yml] [--config CONFIG.yml] [--workers N]
        enlil gc [CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]   (retention, then garbage collection)
@@ -165,6 +166,8 @@ function runWorkers(config: Config, file: string | undefined, log: Logger): numb
   let retryMs = 1_000
   shareGeneratedSigningKey(config, log)
   installClusterMetrics()
+  // One login throttle for all workers: the same limit whatever their number.
+  installThrottleHub()
   const metricsAt = metricsSettings(config)
   if (metricsAt.addr) {
     const { host, port } = splitAddr(metricsAt.addr)

@@ -3,7 +3,8 @@ import { RegistryError } from '../oci/errors.js'
 import type { AclRule } from './acl.js'
 import type { Access, Authorizer, Grant } from './authorizer.js'
 import { createAccounts, InvalidCredentialsError, refusedAccess } from './accounts.js'
-import { createLoginThrottle } from './throttle.js'
+import { loginKey } from './throttle.js'
+import { sharedLoginThrottle } from './throttle-cluster.js'
 
 export interface HtpasswdOptions {
   realm: string
@@ -14,20 +15,22 @@ export interface HtpasswdOptions {
 
 export function createHtpasswdAuthorizer(options: HtpasswdOptions): Authorizer {
   const accounts = createAccounts(options.path)
-  const throttle = createLoginThrottle()
+  const throttle = sharedLoginThrottle()
   const challenge = { 'WWW-Authenticate': `Basic realm="${options.realm.replace(/"/g, '')}"` }
   const unauthorized = (message: string) => new RegistryError('UNAUTHORIZED', message, undefined, { headers: challenge })
 
   return {
     mode: 'htpasswd',
     async authorize(request, wanted: Access[]): Promise<Grant> {
-      throttle.check(request.source)
+      // Only logins are throttled, per account and address: anonymous requests never are.
+      const key = loginKey(request.authorization, request.source)
+      if (key !== undefined) throttle.check(key)
       const subject = await accounts.fromBasic(request.authorization).catch(async (err: unknown) => {
         if (!(err instanceof InvalidCredentialsError)) throw err
-        await throttle.failed(request.source)
+        if (key !== undefined) await throttle.failed(key)
         throw unauthorized(err.message)
       })
-      if (subject !== undefined) throttle.succeeded(request.source)
+      if (subject !== undefined && key !== undefined) throttle.succeeded(key)
       if (!options.acl) {
         if (subject === undefined) throw unauthorized('authentication required: log in with your registry user and password')
         return { subject, access: wanted }

@@ -9,7 +9,8 @@ import { allowedActions } from '../../auth/acl.js'
 import type { Access } from '../../auth/authorizer.js'
 import { type Accounts, InvalidCredentialsError } from '../../auth/accounts.js'
 import { parseScope, type TokenIssuer } from '../../auth/token.js'
-import { createLoginThrottle } from '../../auth/throttle.js'
+import { loginKey } from '../../auth/throttle.js'
+import { sharedLoginThrottle } from '../../auth/throttle-cluster.js'
 import type { AppEnv } from '../env.js'
 import { type ClientAddresses, clientAddresses } from '../client-address.js'
 
@@ -34,19 +35,23 @@ const oauthError = (error: string, description: string, status: 400 | 401) =>
   new Response(JSON.stringify({ error, error_description: description }), { status, headers: { 'Content-Type': 'application/json' } })
 
 export function tokenRoutes(options: TokenRouteOptions) {
-  const throttle = createLoginThrottle()
+  const throttle = sharedLoginThrottle()
   const addresses = options.addresses ?? clientAddresses()
   /** The client's address: the one requestContext resolved for this request (mounted alone: resolved here). */
   const addressOf = (c: Context<AppEnv>) => c.var.clientAddress ?? addresses.ofRequest(c)
-  /** The account of Basic credentials; wrong ones are slowed down and, repeated, locked out (429). */
+  /**
+   * The account of Basic credentials; wrong ones are slowed down and, repeated, lock that account
+   * out from that address (429). Anonymous requests are never throttled.
+   */
   const login = async (source: string, header: string | undefined) => {
-    throttle.check(source)
+    const key = loginKey(header, source)
+    if (key !== undefined) throttle.check(key)
     try {
       const account = await options.accounts.fromBasic(header)
-      if (account !== undefined) throttle.succeeded(source)
+      if (account !== undefined && key !== undefined) throttle.succeeded(key)
       return account
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) await throttle.failed(source)
+      if (err instanceof InvalidCredentialsError && key !== undefined) await throttle.failed(key)
       throw err
     }
   }
