@@ -5,8 +5,8 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { repository } from './lib/config.mjs'
 import {
-  ACCEPT_MANIFESTS, MEDIA, configBlob, expectEnvelope, expectError, expectWellFormedWarnings, imageIndex, imageManifest,
-  newClient, operations, randomBlob, sha256, unknownDigest,
+  ACCEPT_MANIFESTS, MEDIA, NOT_REWRITTEN, configBlob, dottedPaths, expectEnvelope, expectError, expectWellFormedWarnings,
+  imageIndex, imageManifest, newClient, operations, randomBlob, sha256, unknownDigest,
 } from './lib/oci.mjs'
 
 const client = newClient()
@@ -185,6 +185,37 @@ describe('pull', () => {
   it('end-3: GET unknown digest → 404 MANIFEST_UNKNOWN (code-7)', async () => {
     const res = await getManifest(unknownDigest())
     expectError(res, 404, 'MANIFEST_UNKNOWN')
+  })
+
+  it('end-3: GET and HEAD of a reference outside the tag grammar (.INVALID_MANIFEST_NAME) → 404 MANIFEST_UNKNOWN (code-7)', async () => {
+    // The official conformance suite asks exactly this; a manifest that can't exist can't be found.
+    expectError(await getManifest('.INVALID_MANIFEST_NAME'), 404, 'MANIFEST_UNKNOWN')
+    const head = await getManifest('.INVALID_MANIFEST_NAME', 'HEAD')
+    expect(head.status, head.info).toBe(404)
+  })
+
+  it('end-8a: tags/list through a "." or ".." segment, raw or percent-encoded, is not served as another repository\'s', async () => {
+    for (const path of dottedPaths(repo, 'tags/list')) {
+      const res = await client.verbatim('GET', path, { like: `/v2/${repo}/tags/list` })
+      expect(NOT_REWRITTEN, res.info).toContain(res.status)
+      expect(res.rest.toString('latin1'), res.info).not.toContain('"v1"')
+    }
+  })
+
+  it('end-3: a manifest through a "." or ".." segment, raw or percent-encoded, is not served', async () => {
+    for (const path of dottedPaths(repo, 'manifests/v1')) {
+      const res = await client.verbatim('GET', path, { like: manifestUrl('v1'), headers: { Accept: ACCEPT_MANIFESTS } })
+      expect(NOT_REWRITTEN, res.info).toContain(res.status)
+      expect(res.head, res.info).not.toMatch(new RegExp(`docker-content-digest: ${content.manifest.digest}`, 'i'))
+    }
+  })
+
+  it('end-2: a blob through a "." or ".." segment, raw or percent-encoded, is not served', async () => {
+    for (const path of dottedPaths(repo, `blobs/${content.layer2.digest}`)) {
+      const res = await client.verbatim('GET', path, { like: blobUrl(content.layer2.digest) })
+      expect(NOT_REWRITTEN, res.info).toContain(res.status)
+      expect(res.rest.length === content.layer2.size && res.rest.equals(content.layer2.bytes), res.info).toBe(false)
+    }
   })
 
   it('end-3: HEAD unknown manifest → 404 without body', async () => {

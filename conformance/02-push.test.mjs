@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { config, repository } from './lib/config.mjs'
 import {
-  ACCEPT_MANIFESTS, Content, MEDIA, artifactManifest, configBlob, emptyBlob, expectEnvelope, expectError,
+  ACCEPT_MANIFESTS, Content, MEDIA, NOT_REWRITTEN, artifactManifest, configBlob, dottedPaths, emptyBlob, expectEnvelope, expectError,
   expectWellFormedWarnings, imageIndex, imageManifest, newClient, operations, randomBlob, sha256, unknownDigest, withQuery,
 } from './lib/oci.mjs'
 
@@ -351,6 +351,24 @@ describe('push', () => {
       await expectBlobServed(blob, `/v2/${name}/blobs/${blob.digest}`)
     })
 
+    it('end-11: POST ?mount=<digest> without from, the blob in a repository the client may pull → 201 (automatic content discovery)', async () => {
+      // Optional in the spec ("MAY"); a registry that does it answers 201 and serves the blob.
+      const blob = randomBlob(5000)
+      await ops.pushBlob(repo, blob)
+      const name = target('mount-discovered')
+      const reply = await client.request('POST', `/v2/${name}/blobs/uploads/?mount=${blob.digest}`)
+      expect(reply.status, reply.info).toBe(201)
+      await expectBlobServed(blob, `/v2/${name}/blobs/${blob.digest}`)
+    })
+
+    it('end-11: POST ?mount=<digest> without from, the blob nowhere → 202 with a usable session', async () => {
+      const blob = randomBlob(5000)
+      const name = target('mount-undiscovered')
+      const reply = await client.request('POST', `/v2/${name}/blobs/uploads/?mount=${blob.digest}`)
+      expect(reply.status, reply.info).toBe(202)
+      await closeSession(client.resolve(reply.header('location')), blob, { start: 0 })
+    })
+
     it('end-11: POST ?mount= with from a repository lacking the blob → 202 with Location of a usable session', async () => {
       const blob = randomBlob(5000)
       const name = target('mount-from-lacking')
@@ -369,6 +387,26 @@ describe('push', () => {
       expect(reply.header('location'), `no Location\n${reply.info}`).toBeTruthy()
       await closeSession(client.resolve(reply.header('location')), blob, { start: 0 })
       await expectBlobServed(blob, `/v2/${name}/blobs/${blob.digest}`)
+    })
+  })
+
+  describe('paths', () => {
+    it('end-4a: POST through a "." or ".." segment, raw or percent-encoded, opens no session in another repository', async () => {
+      for (const path of dottedPaths(repo, 'blobs/uploads/')) {
+        const res = await client.verbatim('POST', path, { like: `/v2/${repo}/tags/list` })
+        expect(NOT_REWRITTEN, res.info).toContain(res.status)
+      }
+    })
+
+    it('end-7: PUT manifest through a "." or ".." segment, raw or percent-encoded, tags nothing in another repository', async () => {
+      const manifest = imageManifest({ config: base.config, layers: [base.layer] })
+      const paths = dottedPaths(repo, 'manifests/through-dots')
+      for (const path of paths) {
+        const res = await client.verbatim('PUT', path, { like: `/v2/${repo}/tags/list`, headers: { 'Content-Type': manifest.mediaType }, body: manifest.bytes })
+        expect(NOT_REWRITTEN, res.info).toContain(res.status)
+      }
+      const after = await client.request('GET', `/v2/${repo}/manifests/through-dots`, { headers: { Accept: ACCEPT_MANIFESTS } })
+      expectError(after, 404, 'MANIFEST_UNKNOWN')
     })
   })
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { repository } from './lib/config.mjs'
 import {
-  ACCEPT_MANIFESTS, artifactManifest, emptyBlob, expectError, expectWellFormedWarnings, newClient, operations,
+  ACCEPT_MANIFESTS, NOT_REWRITTEN, artifactManifest, dottedPaths, emptyBlob, expectError, expectWellFormedWarnings, newClient, operations,
   randomBlob, unknownDigest,
 } from './lib/oci.mjs'
 
@@ -29,6 +29,17 @@ function expectAccepted(reply) {
 }
 
 describe('content management', () => {
+  it('end-9: DELETE through a "." or ".." segment, raw or percent-encoded, deletes nothing in another repository', async () => {
+    const { manifest } = await ops.pushImage(repo, ['kept-through-dots'])
+    for (const path of dottedPaths(repo, 'manifests/kept-through-dots')) {
+      const res = await client.verbatim('DELETE', path, { like: `/v2/${repo}/manifests/kept-through-dots`, headers: { Accept: ACCEPT_MANIFESTS } })
+      expect(NOT_REWRITTEN, res.info).toContain(res.status)
+    }
+    const reply = await getManifest('kept-through-dots')
+    expect(reply.status, reply.info).toBe(200)
+    expect(reply.body.equals(manifest.bytes), reply.info).toBe(true)
+  })
+
   it('end-9: DELETE tag → 202; the tag then 404 MANIFEST_UNKNOWN, while the manifest and its other tags stay', async () => {
     const { manifest } = await ops.pushImage(repo, ['tag-to-delete', 'tag-to-keep'])
     expectAccepted(await client.request('DELETE', `/v2/${repo}/manifests/tag-to-delete`))

@@ -14,6 +14,7 @@ import { uploadRoutes } from './http/routes/uploads.js'
 import { manifestRoutes } from './http/routes/manifests.js'
 import { listingRoutes } from './http/routes/listings.js'
 import { requestContext } from './http/access.js'
+import { endpoint } from './http/endpoint.js'
 import { refuseWritesWhenReadOnly } from './http/readonly.js'
 import type { Notifier } from './notifications.js'
 import { metricsText } from './metrics-cluster.js'
@@ -50,6 +51,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
   const addresses = clientAddresses(options.trustedProxies)
   app.use(requestContext({ log: options.log, accessLog: options.accessLog ?? true, tokenPath: options.tokenService ? (options.tokenPath ?? '/auth/token') : undefined, metricsPath: options.publicMetricsPath, addresses }))
+  // Before auth and routing: the one reading of the path that both of them use.
+  app.use(endpoint())
   const metricsPath = options.publicMetricsPath
   if (metricsPath) app.get(metricsPath, async (c) => c.body(await metricsText(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }))
   if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))

@@ -16,6 +16,7 @@ import { createAccounts, createAccountsFromText } from './auth/accounts.js'
 import { createTokenIssuer, loadSigningKey } from './auth/token.js'
 import { createTokenAuthorizer } from './auth/token-authorizer.js'
 import { createExternalVerifier } from './auth/external-issuer.js'
+import { allowedActions } from './auth/acl.js'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { createNotifier } from './notifications.js'
@@ -97,9 +98,15 @@ async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions,
     log.warn('no token signing key configured (auth.token.signingkey or JWT_KEY_B64): generated one; tokens end with this process and other instances cannot verify them')
   }
   const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
+  const accounts = await tokenAccounts(config)
+  const acl = config.auth.acl
+  // What the token service would grant: without rules an account gets what it asks, anonymous nothing.
+  const mayPull = (subject: string, name: string, source: string) => acl
+    ? allowedActions(acl, { account: subject, labels: subject ? accounts.labels(subject) : {}, ip: source }, { type: 'repository', name, actions: ['pull'] }).length > 0
+    : subject !== ''
   return {
-    authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm, path: token.path }),
-    tokenService: { accounts: await tokenAccounts(config), issuer, acl: config.auth.acl },
+    authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm, path: token.path, mayPull }),
+    tokenService: { accounts, issuer, acl },
   }
 }
 

@@ -194,41 +194,61 @@ export class Client {
     const url = this.resolve(target)
     // Prime the credentials the normal way first.
     await this.request(method, url, { headers })
-    const authorization = this.knownAuthorization(url, method)
-    const lines = [
-      `${method} ${url.pathname}${url.search} HTTP/1.1`,
-      `Host: ${url.host}`,
-      'Connection: close',
-      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-      ...(authorization ? [`Authorization: ${authorization}`] : []),
-      '', '',
-    ]
-    const secure = url.protocol === 'https:'
-    const port = Number(url.port || (secure ? 443 : 80))
-    return new Promise((resolve, reject) => {
-      const socket = secure
-        ? tls.connect({ host: url.hostname, port, servername: url.hostname })
-        : net.connect({ host: url.hostname, port })
-      let data = Buffer.alloc(0)
-      let settle
-      const finish = () => {
-        clearTimeout(settle)
-        clearTimeout(overall)
-        socket.destroy()
-        const end = data.indexOf('\r\n\r\n')
-        if (end < 0) return reject(new Error(`no complete response head from ${url.href}: ${JSON.stringify(data.toString('latin1').slice(0, 200))}`))
-        const head = data.subarray(0, end).toString('latin1')
-        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1])
-        resolve({ status, head, rest: data.subarray(end + 4) })
-      }
-      const overall = setTimeout(finish, 10_000)
-      socket.on('error', (err) => { clearTimeout(overall); clearTimeout(settle); reject(err) })
-      socket.on('data', (chunk) => {
-        data = Buffer.concat([data, chunk])
-        if (!settle && data.includes('\r\n\r\n')) settle = setTimeout(finish, 500)
-      })
-      socket.on('end', finish)
-      socket.write(lines.join('\r\n'))
-    })
+    return exchange(url, method, `${url.pathname}${url.search}`, headers, this.knownAuthorization(url, method))
   }
+
+  /**
+   * Sends `path` exactly as written: no URL parsing, so `.`/`..` segments and percent-encoding
+   * reach the registry as a hostile client sends them (fetch would normalise them away). It carries
+   * the credentials the normal URL `like` needed, primed by a GET or HEAD of it (never a write).
+   */
+  async verbatim(method, path, { like, headers = {}, body } = {}) {
+    const url = this.resolve(like ?? '/v2/')
+    const readOnly = method === 'GET' || method === 'HEAD' ? method : 'GET'
+    await this.request(readOnly, url)
+    const sent = body === undefined ? headers : { ...headers, 'Content-Length': String(Buffer.byteLength(body)) }
+    return exchange(url, method, path, sent, this.knownAuthorization(url, method) ?? this.knownAuthorization(url, readOnly), body)
+  }
+}
+
+/** One request on its own connection to `url`'s host; resolves with the status, head and the bytes after it. */
+function exchange(url, method, requestTarget, headers, authorization, body) {
+  const lines = [
+    `${method} ${requestTarget} HTTP/1.1`,
+    `Host: ${url.host}`,
+    'Connection: close',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ...(authorization ? [`Authorization: ${authorization}`] : []),
+    '', '',
+  ]
+  const secure = url.protocol === 'https:'
+  const port = Number(url.port || (secure ? 443 : 80))
+  return new Promise((resolve, reject) => {
+    const socket = secure
+      ? tls.connect({ host: url.hostname, port, servername: url.hostname })
+      : net.connect({ host: url.hostname, port })
+    let data = Buffer.alloc(0)
+    let settle
+    const finish = () => {
+      clearTimeout(settle)
+      clearTimeout(overall)
+      socket.destroy()
+      const end = data.indexOf('\r\n\r\n')
+      if (end < 0) return reject(new Error(`no complete response head from ${url.host} for ${method} ${requestTarget}: ${JSON.stringify(data.toString('latin1').slice(0, 200))}`))
+      const head = data.subarray(0, end).toString('latin1')
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1])
+      const rest = data.subarray(end + 4)
+      const shown = /[^\t\n\r\x20-\x7e]/.test(rest.subarray(0, 200).toString('latin1')) ? `<${rest.length} bytes of binary data>` : rest.toString('latin1').slice(0, 300)
+      resolve({ status, head, rest, info: `${method} ${requestTarget}\n→ ${head}\n  ${shown}` })
+    }
+    const overall = setTimeout(finish, 10_000)
+    socket.on('error', (err) => { clearTimeout(overall); clearTimeout(settle); reject(err) })
+    socket.on('data', (chunk) => {
+      data = Buffer.concat([data, chunk])
+      if (!settle && data.includes('\r\n\r\n')) settle = setTimeout(finish, 500)
+    })
+    socket.on('end', finish)
+    socket.write(lines.join('\r\n'))
+    if (body !== undefined) socket.write(body)
+  })
 }

@@ -222,3 +222,21 @@ export function expectWellFormedWarnings(client) {
     expect(Buffer.byteLength(value), `more than 4096 bytes of Warning headers in one response: ${value.slice(0, 200)}…`).toBeLessThanOrEqual(4096)
   }
 }
+
+/**
+ * Paths that a URL parser would rewrite into `name`: a `.` or `..` segment, raw or
+ * percent-encoded, just before its last component. A registry must refuse them (or redirect),
+ * never serve `name` through them: an ACL decided on the path as sent would be bypassed.
+ */
+export function dottedPaths(name, rest) {
+  const i = name.lastIndexOf('/')
+  const parent = name.slice(0, i)
+  const leaf = name.slice(i + 1)
+  return [
+    `/v2/${parent}/./${leaf}/${rest}`, `/v2/${parent}/%2e/${leaf}/${rest}`, `/v2/${parent}/x/../${leaf}/${rest}`,
+    `/v2/${parent}/x/%2e%2e/${leaf}/${rest}`, `/v2/${parent}/x/.%2E/${leaf}/${rest}`, `/v2/../v2/${name}/${rest}`,
+  ]
+}
+
+/** Statuses that serve nothing under the rewritten name: refused, unknown, or redirected to the real path. */
+export const NOT_REWRITTEN = [301, 308, 400, 404]

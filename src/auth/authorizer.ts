@@ -10,6 +10,11 @@ export interface Grant {
   /** The account, or '' for anonymous. */
   subject: string
   access: Access[]
+  /**
+   * Whether the holder may also pull `name`, a repository the request did not name (a mount
+   * without `from` looks for a repository the caller can read). Omitted: only what `access` holds.
+   */
+  mayPull?(name: string): boolean
 }
 
 export interface AuthRequest {

@@ -6,7 +6,6 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { RegistryError } from '../oci/errors.js'
 import { createHtpasswdAuthorizer } from './htpasswd.js'
 import { parseHtpasswd } from './accounts.js'
-import { accessFor } from './scope.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'enlil-htpasswd-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -30,30 +29,13 @@ describe('htpasswd authorizer', () => {
     const file = join(dir, 'htpasswd')
     writeFileSync(file, `alice:${bcrypt.hashSync('pw', 4)}\n`)
     const auth = createHtpasswdAuthorizer({ realm: 'r', path: file })
-    const wanted = accessFor('GET', '/v2/a/b/manifests/latest', new URLSearchParams())
-    expect(await auth.authorize({ authorization: basic('alice', 'pw'), source: '', baseUrl: () => 'http://localhost' }, wanted)).toEqual({ subject: 'alice', access: wanted })
+    const wanted = [{ type: 'repository' as const, name: 'a/b', actions: ['pull' as const] }]
+    expect(await auth.authorize({ authorization: basic('alice', 'pw'), source: '', baseUrl: () => 'http://localhost' }, wanted)).toMatchObject({ subject: 'alice', access: wanted })
     await expect(auth.authorize({ authorization: basic('alice', 'nope'), source: '', baseUrl: () => 'http://localhost' }, wanted)).rejects.toBeInstanceOf(RegistryError)
     await expect(auth.authorize({ authorization: 'Bearer abc', source: '', baseUrl: () => 'http://localhost' }, wanted)).rejects.toMatchObject({ code: 'UNAUTHORIZED', response: { headers: { 'WWW-Authenticate': 'Basic realm="r"' } } })
     // Removing the user takes effect within a second, cached or not.
     writeFileSync(file, `bob:${bcrypt.hashSync('pw', 4)}\n# changed\n`)
     await new Promise((r) => setTimeout(r, 1100))
     await expect(auth.authorize({ authorization: basic('alice', 'pw'), source: '', baseUrl: () => 'http://localhost' }, wanted)).rejects.toMatchObject({ code: 'UNAUTHORIZED' })
-  })
-})
-
-describe('accessFor', () => {
-  const q = (s = '') => new URLSearchParams(s)
-  it('maps methods to actions, as distribution does', () => {
-    expect(accessFor('GET', '/v2/', q())).toEqual([])
-    expect(accessFor('HEAD', '/v2/a/b/blobs/sha256:x', q())).toEqual([{ type: 'repository', name: 'a/b', actions: ['pull'] }])
-    expect(accessFor('PATCH', '/v2/a/blobs/uploads/u', q())).toEqual([{ type: 'repository', name: 'a', actions: ['pull', 'push'] }])
-    expect(accessFor('DELETE', '/v2/a/manifests/t', q())).toEqual([{ type: 'repository', name: 'a', actions: ['delete'] }])
-    expect(accessFor('GET', '/v2/_catalog', q())).toEqual([{ type: 'registry', name: 'catalog', actions: ['*'] }])
-  })
-  it('asks pull on the source of a mount', () => {
-    expect(accessFor('POST', '/v2/dst/blobs/uploads/', q('mount=sha256:x&from=src/repo'))).toEqual([
-      { type: 'repository', name: 'dst', actions: ['pull', 'push'] },
-      { type: 'repository', name: 'src/repo', actions: ['pull'] },
-    ])
   })
 })

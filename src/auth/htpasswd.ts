@@ -1,6 +1,6 @@
 /** @module htpasswd mode, as distribution's: HTTP Basic against the accounts file, optionally limited by ACL rules. */
 import { RegistryError } from '../oci/errors.js'
-import type { AclRule } from './acl.js'
+import { type AclRule, allowedActions } from './acl.js'
 import type { Access, Authorizer, Grant } from './authorizer.js'
 import { createAccounts, InvalidCredentialsError, refusedAccess } from './accounts.js'
 import { loginKey } from './throttle.js'
@@ -33,13 +33,14 @@ export function createHtpasswdAuthorizer(options: HtpasswdOptions): Authorizer {
       if (subject !== undefined && key !== undefined) throttle.succeeded(key)
       if (!options.acl) {
         if (subject === undefined) throw unauthorized('authentication required: log in with your registry user and password')
-        return { subject, access: wanted }
+        return { subject, access: wanted, mayPull: () => true }
       }
       // The base endpoint challenges anonymous clients: `docker login` checks credentials there.
       if (subject === undefined && wanted.length === 0) throw unauthorized('authentication required: log in with your registry user and password')
       const who = { account: subject ?? '', labels: subject ? accounts.labels(subject) : {}, ip: request.source }
       const what = refusedAccess(options.acl, who, wanted)
-      if (!what) return { subject: subject ?? '', access: wanted }
+      const acl = options.acl
+      if (!what) return { subject: subject ?? '', access: wanted, mayPull: (name) => allowedActions(acl, who, { type: 'repository', name, actions: ['pull'] }).length > 0 }
       // Anonymous: maybe logging in helps. An account without the right: 403.
       if (subject === undefined) throw unauthorized(`authentication required for ${what}`)
       throw new RegistryError('DENIED', `account ${subject} may not ${what}`)

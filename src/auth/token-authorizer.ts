@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { RegistryError } from '../oci/errors.js'
-import type { Access, Authorizer, Grant } from './authorizer.js'
+import type { Access, Action, Authorizer, Grant } from './authorizer.js'
 import { formatScope, type VerifiedToken } from './token.js'
 
 const CACHE_MAX = 10_000
@@ -17,6 +17,11 @@ export interface TokenAuthorizerOptions {
   realm?: string
   /** enlil's own token endpoint path (default /auth/token). */
   path?: string
+  /**
+   * Whether `subject` may pull `name` beyond what its token names (a mount without `from`): enlil's
+   * own token service asks its ACL; an external issuer's tokens grant only what they hold.
+   */
+  mayPull?: (subject: string, name: string, source: string) => boolean
 }
 
 export function createTokenAuthorizer(options: TokenAuthorizerOptions): Authorizer {
@@ -50,14 +55,18 @@ export function createTokenAuthorizer(options: TokenAuthorizerOptions): Authoriz
         verified.set(key, token)
       }
       const granted = token.access
-      const missing = wanted.filter((w) => !w.actions.every((action) => granted.some((g) =>
-        g.type === w.type && g.name === w.name && (g.actions.includes(action) || g.actions.includes('*')))))
+      const grants = (w: Access, action: Action) => granted.some((g) => g.type === w.type && g.name === w.name && (g.actions.includes(action) || g.actions.includes('*')))
+      const missing = wanted.filter((w) => !w.actions.every((action) => grants(w, action)))
       if (missing.length > 0) {
         throw new RegistryError('UNAUTHORIZED', `the token does not grant ${missing.map(formatScope).join(' ')}`, undefined, {
           headers: challenge(request.baseUrl(), wanted, 'insufficient_scope'),
         })
       }
-      return { subject: token.subject, access: wanted }
+      const subject = token.subject
+      return {
+        subject, access: wanted,
+        mayPull: (name) => grants({ type: 'repository', name, actions: [] }, 'pull') || (options.mayPull?.(subject, name, request.source) ?? false),
+      }
     },
   }
 }

@@ -7,8 +7,8 @@ import { baseUrl } from './headers.js'
 
 export function authenticate(authorizer: Authorizer, publicUrl?: string): MiddlewareHandler<AppEnv> {
   return async function authenticate(c, next) {
-    const url = new URL(c.req.url)
-    const wanted = accessFor(c.req.method, url.pathname, url.searchParams)
+    // The endpoint middleware ran first: every request under /v2/ has one.
+    const wanted = c.var.endpoint ? accessFor(c.req.method, c.var.endpoint) : []
     // Resolved once by requestContext (access.ts) from the socket and the trusted proxies' headers.
     const source = c.var.clientAddress
     const grant = await authorizer.authorize({
@@ -16,6 +16,7 @@ export function authenticate(authorizer: Authorizer, publicUrl?: string): Middle
       baseUrl: () => baseUrl(publicUrl, c.req.url, c.req.raw.headers),
     }, wanted)
     c.set('subject', grant.subject)
+    c.set('grant', grant)
     await next()
   }
 }

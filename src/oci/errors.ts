@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
   // Not in the spec's table; distribution's codes for the same situations.
+  TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
   PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
   RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
   UNKNOWN: { status: 500, message: 'unknown error' },

@@ -47,8 +47,8 @@ describe('tags and references', () => {
     expect(parseTag('v1.2.3-rc_1')).toBe('v1.2.3-rc_1')
     expect(parseTag(`a${'b'.repeat(127)}`)).toHaveLength(128)
   })
-  it('refuses bad tags with MANIFEST_INVALID', () => {
-    for (const tag of ['', '.hidden', '-x', `a${'b'.repeat(128)}`, 'a/b', 'a b']) expect(codeOf(() => parseTag(tag)), tag).toBe('MANIFEST_INVALID')
+  it('refuses bad tags with TAG_INVALID', () => {
+    for (const tag of ['', '.hidden', '-x', `a${'b'.repeat(128)}`, 'a/b', 'a b']) expect(codeOf(() => parseTag(tag)), tag).toBe('TAG_INVALID')
   })
   it('tells digests from tags by the colon', () => {
     expect(parseReference('latest')).toEqual({ kind: 'tag', tag: 'latest' })

@@ -7,6 +7,7 @@ import { createUploadStore, type UploadStore } from './uploads.js'
 import { REPOSITORIES } from './paths.js'
 import { createQuotas, type QuotaOptions, type Quotas } from './quotas.js'
 import { createReadOnlyState, type ReadOnlyState } from './readonly.js'
+import { createMounts, type Mounts } from './mounts.js'
 
 export interface Registry {
   driver: StorageDriver
@@ -14,6 +15,7 @@ export interface Registry {
   uploads: UploadStore
   manifests: ManifestStore
   catalog: Catalog
+  mounts: Mounts
   /** Undefined when no quota is configured. */
   quotas?: Quotas
   readOnly: ReadOnlyState
@@ -34,6 +36,7 @@ export interface RegistryOptions {
 export function createRegistry(driver: StorageDriver, options: RegistryOptions = {}): Registry {
   const blobs = createBlobStore(driver, { redirect: options.redirect ?? false })
   const quotas = options.quotas ? createQuotas(driver, blobs, options.quotas) : undefined
+  const catalog = createCatalog(driver)
   return {
     driver,
     blobs,
@@ -41,7 +44,8 @@ export function createRegistry(driver: StorageDriver, options: RegistryOptions =
     readOnly: createReadOnlyState(driver, { configured: options.readOnly ?? false, cacheMs: options.readOnlyCacheMs }),
     uploads: createUploadStore(driver, blobs, quotas),
     manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes }),
-    catalog: createCatalog(driver),
+    catalog,
+    mounts: createMounts(blobs, catalog, quotas),
     ready: async () => { await driver.list(REPOSITORIES) },
   }
 }

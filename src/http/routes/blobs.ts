@@ -5,15 +5,16 @@ import { RegistryError } from '../../oci/errors.js'
 import type { AppEnv } from '../env.js'
 import { sendBytes } from '../body.js'
 import { parseRangeHeader } from '../headers.js'
-import { API_VERSION_HEADER, repoName, requireDeleteEnabled, type RouteDeps } from './deps.js'
+import { API_VERSION_HEADER, requireDeleteEnabled, type RouteDeps } from './deps.js'
+import { endpointOf } from '../endpoint.js'
 import { BLOB_MEDIA_TYPE, publishEvent } from '../events.js'
 
 export function blobRoutes(deps: RouteDeps) {
   const { blobs } = deps.registry
   return new Hono<AppEnv>()
     .get('/:name{.+}/blobs/:digest', async (c) => {
-      const name = repoName(c)
-      const digest = parseDigest(c.req.param('digest'))
+      const { name, digest: reference } = endpointOf(c, 'blob')
+      const digest = parseDigest(reference)
       const found = await blobs.stat(name, digest)
       if (!found) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest.value} is not in repository ${name}`, { digest: digest.value })
       const headers: Record<string, string> = {
@@ -41,8 +42,8 @@ export function blobRoutes(deps: RouteDeps) {
     })
     .delete('/:name{.+}/blobs/:digest', async (c) => {
       requireDeleteEnabled(deps)
-      const name = repoName(c)
-      const digest = parseDigest(c.req.param('digest'))
+      const { name, digest: reference } = endpointOf(c, 'blob')
+      const digest = parseDigest(reference)
       const size = deps.registry.quotas ? (await blobs.stat(name, digest))?.size : undefined
       if (!(await blobs.unlink(name, digest))) {
         throw new RegistryError('BLOB_UNKNOWN', `blob ${digest.value} is not in repository ${name}`, { digest: digest.value })

@@ -1,7 +1,6 @@
 /** @module What the routes need, passed by closure from createApp. */
 import type { Context } from 'hono'
 import type { Registry } from '../../registry/index.js'
-import { parseName } from '../../oci/names.js'
 import { RegistryError } from '../../oci/errors.js'
 import type { AppEnv } from '../env.js'
 import { baseUrl } from '../headers.js'
@@ -29,11 +28,6 @@ export async function streamingUpload<T>(work: () => Promise<T>): Promise<T> {
 }
 
 export const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const
-
-/** The repository name of the route, validated (spec: NAME_INVALID) before storage is touched. */
-export function repoName(c: Context<AppEnv>): string {
-  return parseName(c.req.param('name') ?? '')
-}
 
 export function absolute(c: Context<AppEnv>, deps: RouteDeps, path: string): string {
   return `${baseUrl(deps.publicUrl, c.req.url, c.req.raw.headers)}${path}`

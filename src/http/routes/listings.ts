@@ -5,7 +5,8 @@ import { RegistryError } from '../../oci/errors.js'
 import { OCI_INDEX_MEDIA_TYPE } from '../../oci/manifest.js'
 import type { AppEnv } from '../env.js'
 import { nextLink, parsePageSize } from '../headers.js'
-import { API_VERSION_HEADER, repoName, type RouteDeps } from './deps.js'
+import { API_VERSION_HEADER, type RouteDeps } from './deps.js'
+import { endpointOf } from '../endpoint.js'
 
 const JSON_TYPE = { 'Content-Type': 'application/json; charset=utf-8' }
 
@@ -23,7 +24,7 @@ export function listingRoutes(deps: RouteDeps) {
       return c.body(JSON.stringify({ repositories: page }), 200, headers)
     })
     .get('/:name{.+}/tags/list', async (c) => {
-      const name = repoName(c)
+      const { name } = endpointOf(c, 'tags')
       const n = parsePageSize(c.req.query('n'))
       const last = c.req.query('last')
       const tags = await manifests.tags(name, { n: n === undefined ? undefined : n + 1, last })
@@ -34,8 +35,8 @@ export function listingRoutes(deps: RouteDeps) {
       return c.body(JSON.stringify({ name, tags: page }), 200, headers)
     })
     .get('/:name{.+}/referrers/:digest', async (c) => {
-      const name = repoName(c)
-      const subject = parseDigest(c.req.param('digest'))
+      const { name, digest } = endpointOf(c, 'referrers')
+      const subject = parseDigest(digest)
       const artifactType = c.req.query('artifactType')
       const result = await manifests.referrers(name, subject, artifactType || undefined)
       const headers: Record<string, string> = { ...API_VERSION_HEADER, 'Content-Type': OCI_INDEX_MEDIA_TYPE }

@@ -1,18 +1,19 @@
 /** @module Manifest routes (spec: end-3 GET/HEAD, end-7 PUT, end-9 DELETE). */
 import { Hono } from 'hono'
 import { RegistryError } from '../../oci/errors.js'
-import { parseReference } from '../../oci/names.js'
+import { lookupReference, parseReference } from '../../oci/names.js'
 import type { AppEnv } from '../env.js'
 import { readCapped } from '../body.js'
-import { absolute, API_VERSION_HEADER, repoName, requireDeleteEnabled, type RouteDeps } from './deps.js'
+import { absolute, API_VERSION_HEADER, requireDeleteEnabled, type RouteDeps } from './deps.js'
+import { endpointOf } from '../endpoint.js'
 import { publishEvent } from '../events.js'
 
 export function manifestRoutes(deps: RouteDeps) {
   const { manifests } = deps.registry
   return new Hono<AppEnv>()
     .get('/:name{.+}/manifests/:reference', async (c) => {
-      const name = repoName(c)
-      const ref = parseReference(c.req.param('reference'))
+      const { name, reference } = endpointOf(c, 'manifest')
+      const ref = lookupReference(reference, name)
       const manifest = await manifests.get(name, ref)
       if (!manifest) {
         const what = ref.kind === 'tag' ? `tag ${ref.tag}` : `manifest ${ref.digest.value}`
@@ -32,8 +33,8 @@ export function manifestRoutes(deps: RouteDeps) {
       return c.body(new Uint8Array(manifest.bytes.buffer as ArrayBuffer, manifest.bytes.byteOffset, manifest.bytes.length), 200, headers)
     })
     .put('/:name{.+}/manifests/:reference', async (c) => {
-      const name = repoName(c)
-      const ref = parseReference(c.req.param('reference'))
+      const { name, reference } = endpointOf(c, 'manifest')
+      const ref = parseReference(reference)
       const bytes = await readCapped(c, deps.manifestMaxSize)
       const result = await manifests.put(name, ref, bytes, c.req.header('content-type'))
       publishEvent(c, deps, 'push', 'manifests', {
@@ -49,8 +50,8 @@ export function manifestRoutes(deps: RouteDeps) {
     })
     .delete('/:name{.+}/manifests/:reference', async (c) => {
       requireDeleteEnabled(deps)
-      const name = repoName(c)
-      const ref = parseReference(c.req.param('reference'))
+      const { name, reference } = endpointOf(c, 'manifest')
+      const ref = lookupReference(reference, name)
       await manifests.delete(name, ref)
       publishEvent(c, deps, 'delete', 'manifests', { repository: name, ...(ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest.value }) })
       return c.body(null, 202, { ...API_VERSION_HEADER, 'Content-Length': '0' })

@@ -1,14 +1,14 @@
 /** @module Upload routes (spec: end-4a/4b POST, end-5 PATCH, end-6 PUT, end-11 mount, end-13 status, DELETE cancel). */
 import { type Context, Hono } from 'hono'
-import { type Digest, parseDigest, tryParseDigest } from '../../oci/digest.js'
+import { type Digest, parseDigest } from '../../oci/digest.js'
 import { RegistryError } from '../../oci/errors.js'
-import { parseName } from '../../oci/names.js'
 import { type UploadSession, uploadRange } from '../../registry/uploads.js'
 import type { BlobInfo } from '../../registry/blobs.js'
 import type { AppEnv } from '../env.js'
 import { hasBody, requestBody } from '../body.js'
 import { parseContentRange } from '../headers.js'
-import { absolute, API_VERSION_HEADER, repoName, type RouteDeps, streamingUpload } from './deps.js'
+import { absolute, API_VERSION_HEADER, type RouteDeps, streamingUpload } from './deps.js'
+import { endpointOf } from '../endpoint.js'
 import { BLOB_MEDIA_TYPE, publishEvent } from '../events.js'
 
 export function uploadRoutes(deps: RouteDeps) {
@@ -51,34 +51,21 @@ export function uploadRoutes(deps: RouteDeps) {
     return range.start
   }
 
-  const session = (c: Context<AppEnv>) => uploads.get(repoName(c), c.req.param('uuid') ?? '')
+  const session = (c: Context<AppEnv>) => {
+    const { name, session: id } = endpointOf(c, 'upload')
+    return uploads.get(name, id)
+  }
 
   return new Hono<AppEnv>()
     .post('/:name{.+}/blobs/uploads/', async (c) => {
-      const name = repoName(c)
-      const mount = c.req.query('mount')
-      const from = c.req.query('from')
+      const { name, mount, from } = endpointOf(c, 'upload')
       if (mount !== undefined) {
-        // spec end-11: mount from `from` when it has the blob; otherwise fall through to a new session.
-        const digest = tryParseDigest(mount)
-        if (!digest) parseDigest(mount)
-        if (digest && from !== undefined) {
-          const source = parseName(from)
-          const quotas = deps.registry.quotas
-          let mounted
-          if (quotas) {
-            // A mount moves no bytes but grows the repository's share: checked before linking,
-            // with the source's stat done once.
-            const [there, here] = await Promise.all([blobs.stat(source, digest), blobs.stat(name, digest)])
-            if (there && !here) await quotas.check(name, there.size, { newBlob: false })
-            if (there) await blobs.link(name, digest)
-            if (there && !here) quotas.stored(name, there.size, false)
-            mounted = there
-          } else {
-            mounted = await blobs.mount(source, name, digest)
-          }
-          if (mounted) return created(c, name, mounted, source)
-        }
+        // spec end-11: mount from `from`, or (automatic content discovery) from a repository the
+        // caller may pull, when one has the blob; otherwise fall through to a new session.
+        const digest = parseDigest(mount)
+        const grant = c.var.grant
+        const mounted = await deps.registry.mounts.mount({ to: name, digest, from, mayPull: grant && ((repo) => grant.mayPull?.(repo) ?? false) })
+        if (mounted) return created(c, name, mounted.blob, mounted.from)
       }
       const digest = mount === undefined ? digestParam(c) : undefined
       if (digest) {
