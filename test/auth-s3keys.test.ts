@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Running, startEnlil } from './support/processes.js'
-import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from './support/s3.js'
+import { createBucket, deleteBucket, enlilS3Environment, requireS3, rgwAdmin } from './support/s3.js'
 
 const s3 = requireS3()
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
@@ -30,5 +30,26 @@ describe.skipIf(!s3)('token auth with S3 key pairs as accounts', () => {
     expect((await fetch(`${enlil.url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: { Authorization: `Bearer ${jwt}` } })).status).toBe(202)
     expect((await token(basic(s3!.accessKey, 'not the secret'))).status).toBe(401)
     expect((await token(basic('AKIAUNKNOWN', s3!.secretKey))).status).toBe(401)
+  })
+
+  it('ends the refresh tokens of a key pair once the key is deleted at the store', async () => {
+    const access = `AKIAREFRESH${randomBytes(4).toString('hex').toUpperCase()}`
+    const secret = randomBytes(20).toString('hex')
+    rgwAdmin('key', 'create', '--uid=enlil-tests', '--key-type=s3', `--access-key=${access}`, `--secret-key=${secret}`)
+    const login = await fetch(`${enlil.url}/auth/token?service=enlil&offline_token=true&client_id=docker`, { headers: { Authorization: basic(access, secret) } })
+    expect(login.status).toBe(200)
+    const { refresh_token: refreshToken } = (await login.json()) as { refresh_token: string }
+    // The secret rides sealed inside the token: its holder can't read it.
+    expect(Buffer.from(refreshToken.split('.')[1]!, 'base64url').toString()).not.toContain(secret)
+    const refresh = () => fetch(`${enlil.url}/auth/token`, {
+      method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, service: 'enlil', scope: 'repository:team/app:pull', client_id: 'docker' }),
+    })
+    expect((await refresh()).status).toBe(200)
+    rgwAdmin('key', 'rm', '--uid=enlil-tests', '--key-type=s3', `--access-key=${access}`)
+    // Asked at the store on each refresh, not from a cache: refused at once.
+    const refused = await refresh()
+    expect(refused.status).toBe(401)
+    expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant')
   })
 })

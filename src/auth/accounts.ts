@@ -86,6 +86,22 @@ export interface Accounts {
   fromBasic(header: string | undefined): Promise<string | undefined>
   /** The account's labels (groups…), for the ACL; {} for anonymous or unknown. */
   labels(account: string): Record<string, string[]>
+  /**
+   * What a refresh token of `account` keeps (sealed) to tell later whether the account still holds
+   * the credential it logged in with: the stored hash for a users file, the key pair for S3 keys.
+   * `header` is the Basic header that just proved the account.
+   */
+  credentialOf(account: string, header: string): string
+  /** False once the account is removed or its password or key changed (within the file's reload interval). */
+  stillHolds(account: string, credential: string): Promise<boolean>
+}
+
+/** User and password of a Basic header (both '' when there is none). */
+export function basicCredentials(header: string | undefined): { user: string; password: string } {
+  if (!header?.toLowerCase().startsWith('basic ')) return { user: '', password: '' }
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  return colon < 0 ? { user: decoded, password: '' } : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
 }
 
 /**
@@ -135,10 +151,7 @@ function verifyingAccounts(users: () => { version: number; table: Map<string, Ac
       const cached = verified.get(key)
       if (cached && cached.expires > Date.now() && table.has(cached.user)) return cached.user
 
-      const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
-      const colon = decoded.indexOf(':')
-      const user = colon < 0 ? decoded : decoded.slice(0, colon)
-      const password = colon < 0 ? '' : decoded.slice(colon + 1)
+      const { user, password } = basicCredentials(header)
       if (user === '' && password === '') return undefined
       const hash = table.get(user)?.hash
       const ok = await bcrypt.compare(password, hash ?? dummyHash)
@@ -148,6 +161,9 @@ function verifyingAccounts(users: () => { version: number; table: Map<string, Ac
       return user
     },
     labels: (account) => users().table.get(account)?.labels ?? {},
+    // A new password is a new bcrypt hash (a new salt), even when it is the same password.
+    credentialOf: (account) => users().table.get(account)?.hash ?? '',
+    stillHolds: async (account, credential) => credential !== '' && users().table.get(account)?.hash === credential,
   }
 }
 

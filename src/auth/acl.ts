@@ -45,15 +45,31 @@ export function allowedActions(rules: readonly AclRule[], who: Principal, wanted
   return []
 }
 
+/**
+ * Whether any rule could grant `who` something, whatever the resource: false once an account has
+ * lost all access (its refresh tokens stop working). Rules that grant nothing are not counted.
+ */
+export function mayHaveAccess(rules: readonly AclRule[], who: Principal): boolean {
+  const anything: Access = { type: 'repository', name: '', actions: [] }
+  return rules.some((rule) => rule.actions.length > 0 && !(rule.require_account && !who.account) && matchesAccount(rule, who, anything))
+}
+
 function matches(rule: AclRule, who: Principal, wanted: Access): boolean {
   const m = rule.match
-  const labels = who.labels ?? {}
   const fields: [string | undefined, string][] = [
-    [m.account, who.account], [m.name, wanted.name], [m.type, wanted.type], [m.service, who.service ?? ''], [m.ip, who.ip ?? ''],
+    [m.name, wanted.name], [m.type, wanted.type], [m.service, who.service ?? ''], [m.ip, who.ip ?? ''],
   ]
   for (const [p, value] of fields) {
     if (p !== undefined && !expand(p, who, wanted).some((x) => patternMatches(x, value))) return false
   }
+  return matchesAccount(rule, who, wanted)
+}
+
+/** The rule's `account` and `labels` matches, the part that depends on who asks alone. */
+function matchesAccount(rule: AclRule, who: Principal, wanted: Access): boolean {
+  const m = rule.match
+  const labels = who.labels ?? {}
+  if (m.account !== undefined && !expand(m.account, who, wanted).some((x) => patternMatches(x, who.account))) return false
   for (const [key, p] of Object.entries(m.labels ?? {})) {
     const values = labels[key] ?? []
     const candidates = expand(p, who, wanted)

@@ -7,8 +7,7 @@
 import { createHash, type KeyObject, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { calculateJwkThumbprint, createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, exportJWK, type JWTVerifyGetKey, jwtVerify } from 'jose'
-import type { Access } from './authorizer.js'
-import type { VerifiedToken } from './token.js'
+import { accessOf, REQUIRED_CLAIMS, type VerifiedToken } from './token.js'
 
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'PS256']
 
@@ -78,7 +77,7 @@ export async function createExternalVerifier(options: ExternalIssuerOptions): Pr
 
   return async (token) => {
     const header = decodeProtectedHeader(token)
-    const verifyOptions = { algorithms: ALGORITHMS, issuer: options.issuer, audience: options.service, clockTolerance: 30 }
+    const verifyOptions = { algorithms: ALGORITHMS, issuer: options.issuer, audience: options.service, clockTolerance: 30, requiredClaims: REQUIRED_CLAIMS }
     let payload
     if (Array.isArray(header.x5c) && header.x5c.length > 0) {
       payload = (await jwtVerify(token, keyFromChain(header.x5c), verifyOptions)).payload
@@ -89,7 +88,6 @@ export async function createExternalVerifier(options: ExternalIssuerOptions): Pr
     } else {
       throw new Error(`no trusted key for this token (kid ${header.kid ?? 'absent'}, no x5c)`)
     }
-    const access = Array.isArray(payload.access) ? (payload.access as Access[]) : []
-    return { subject: String(payload.sub ?? ''), access, expiresAt: (payload.exp ?? 0) * 1000 }
+    return { subject: String(payload.sub ?? ''), access: accessOf(payload), expiresAt: payload.exp! * 1000 }
   }
 }

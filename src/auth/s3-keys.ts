@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import { StorageUnavailableError } from '../storage/driver.js'
-import { type Accounts, InvalidCredentialsError } from './accounts.js'
+import { type Accounts, basicCredentials, InvalidCredentialsError } from './accounts.js'
 
 const OK_TTL_MS = 5 * 60_000
 const REFUSED_TTL_MS = 30_000
@@ -39,25 +39,32 @@ export function createS3KeyAccounts(options: S3KeyAccountsOptions): Accounts {
     }
   }
 
-  return {
+  const remember = (header: string, ok: boolean) => {
+    const answer = { ok, expires: Date.now() + (ok ? OK_TTL_MS : REFUSED_TTL_MS) }
+    if (answers.size >= CACHE_MAX) answers.delete(answers.keys().next().value!)
+    answers.set(createHash('sha256').update(header).digest('base64'), answer)
+    return answer
+  }
+
+  const accounts: Accounts = {
     async fromBasic(header) {
       if (!header?.toLowerCase().startsWith('basic ')) return undefined
-      const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8')
-      const colon = decoded.indexOf(':')
-      const user = colon < 0 ? decoded : decoded.slice(0, colon)
-      const password = colon < 0 ? '' : decoded.slice(colon + 1)
+      const { user, password } = basicCredentials(header)
       if (user === '' && password === '') return undefined
-      const key = createHash('sha256').update(header).digest('base64')
-      let answer = answers.get(key)
-      if (!answer || answer.expires < Date.now()) {
-        const ok = user !== '' && password !== '' && (await check(user, password))
-        answer = { ok, expires: Date.now() + (ok ? OK_TTL_MS : REFUSED_TTL_MS) }
-        if (answers.size >= CACHE_MAX) answers.clear()
-        answers.set(key, answer)
-      }
+      let answer = answers.get(createHash('sha256').update(header).digest('base64'))
+      if (!answer || answer.expires < Date.now()) answer = remember(header, user !== '' && password !== '' && (await check(user, password)))
       if (!answer.ok) throw new InvalidCredentialsError()
       return user
     },
     labels: () => ({}),
+    // The secret itself: each refresh asks the store again (not the answer cache) whether the key
+    // still reads the bucket, so a deleted or rotated key ends its refresh tokens at once.
+    credentialOf: (_account, header) => basicCredentials(header).password,
+    async stillHolds(account, secret) {
+      const ok = account !== '' && secret !== '' && (await check(account, secret))
+      remember(`Basic ${Buffer.from(`${account}:${secret}`).toString('base64')}`, ok)
+      return ok
+    },
   }
+  return accounts
 }

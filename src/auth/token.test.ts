@@ -1,5 +1,5 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto'
-import { exportSPKI } from 'jose'
+import { exportSPKI, SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { createTokenIssuer, formatScope, loadSigningKey, parseScope } from './token.js'
 
@@ -25,10 +25,29 @@ describe('tokens', () => {
     const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { alg: string; kid: string }
     expect(header).toMatchObject({ alg: 'ES256', kid: key.kid })
     expect(await issuer.verifyAccess(token)).toMatchObject({ subject: 'alice', access })
-    const refresh = await issuer.issueRefresh('alice')
+    const refresh = await issuer.issueRefresh('alice', '$2b$10$the-stored-hash')
     await expect(issuer.verifyAccess(refresh)).rejects.toThrow()
-    expect((await issuer.verifyRefresh(refresh)).subject).toBe('alice')
+    expect(await issuer.verifyRefresh(refresh)).toEqual({ subject: 'alice', credential: '$2b$10$the-stored-hash' })
     await expect(issuer.verifyRefresh(token)).rejects.toThrow()
+    // The credential is sealed: the token's holder can't read it.
+    expect(Buffer.from(refresh.split('.')[1]!, 'base64url').toString()).not.toContain('the-stored-hash')
+  })
+
+  it('refuses signed tokens without exp, and with an access claim of the wrong shape', async () => {
+    const key = await loadSigningKey()
+    const issuer = createTokenIssuer({ key, issuer: 'enlil', service: 'reg', expiresInMs: 60_000 })
+    const signed = (claims: Record<string, unknown>, exp = true) => {
+      let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: key.kid }).setIssuer('enlil').setAudience('reg').setSubject('alice')
+      if (exp) jwt = jwt.setExpirationTime('1m')
+      return jwt.sign(key.privateKey)
+    }
+    await expect(issuer.verifyAccess(await signed({ access }, false))).rejects.toThrow(/exp/)
+    for (const bad of [null, [null], [{ type: 'repository', name: 'a/b', actions: null }], [{ type: 'repository', actions: ['pull'] }], 'repository:a/b:pull']) {
+      await expect(issuer.verifyAccess(await signed({ access: bad })), JSON.stringify(bad)).rejects.toThrow(/access claim/)
+    }
+    expect((await issuer.verifyAccess(await signed({}))).access).toEqual([])
+    expect((await issuer.verifyAccess(await signed({ access: [{ type: 'repository', name: 'a/b', actions: ['pull', 'fly'] }, { type: 'plugin', name: 'x', actions: ['pull'] }] }))).access)
+      .toEqual([{ type: 'repository', name: 'a/b', actions: ['pull'] }])
   })
 
   it('refuses another audience or issuer, expired tokens, alg none and HMAC signed with the public key', async () => {

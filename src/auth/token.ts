@@ -4,8 +4,9 @@
  * thumbprint of the public key, claims `iss`, `sub`, `aud` (the service), `exp`/`nbf`/`iat`, `jti`
  * and `access` (the granted scopes).
  */
-import { createPrivateKey, createPublicKey, type KeyObject, randomUUID, X509Certificate } from 'node:crypto'
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose'
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, hkdfSync, KeyObject, randomBytes, randomUUID, X509Certificate } from 'node:crypto'
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWTPayload, jwtVerify, SignJWT } from 'jose'
+import { z } from 'zod'
 import type { Access, Action } from './authorizer.js'
 
 export type SigningAlgorithm = 'ES256' | 'RS256' | 'EdDSA'
@@ -82,7 +83,56 @@ export interface VerifiedToken {
   expiresAt: number
 }
 
+export interface VerifiedRefresh {
+  subject: string
+  /** The credential the account logged in with, as Accounts.credentialOf gave it; undefined in an older token. */
+  credential?: string
+}
+
 const CLOCK_SKEW_S = 30
+
+const ACTIONS = new Set<string>(['pull', 'push', 'delete', '*'])
+const accessClaim = z.array(z.object({ type: z.string(), name: z.string(), actions: z.array(z.string()) })).optional()
+
+/**
+ * The `access` claim of a verified token (enlil's or an external issuer's), checked for shape: a
+ * token that is signed but malformed is refused (the caller answers 401 invalid_token), never
+ * half-read. Actions enlil does not know grant nothing.
+ */
+export function accessOf(payload: JWTPayload): Access[] {
+  const parsed = accessClaim.safeParse(payload.access)
+  if (!parsed.success) throw new Error('the token\'s access claim is not a list of {type, name, actions}')
+  return (parsed.data ?? []).flatMap((a) => (a.type === 'repository' || a.type === 'registry')
+    ? [{ type: a.type, name: a.name, actions: a.actions.filter((x): x is Action => ACTIONS.has(x)) }]
+    : [])
+}
+
+/** Options every token check shares: `exp` is required, so no signed token lives forever. */
+export const REQUIRED_CLAIMS = ['exp']
+
+/**
+ * Seals a refresh token's credential (AES-256-GCM under a key derived from the signing key, which
+ * every instance shares): the token's holder can't read it, and only the signer can open it.
+ */
+function sealer(key: SigningKey) {
+  const privateKey = key.privateKey instanceof KeyObject ? key.privateKey : KeyObject.from(key.privateKey)
+  const secret = Buffer.from(hkdfSync('sha256', privateKey.export({ type: 'pkcs8', format: 'der' }), Buffer.alloc(0), 'enlil refresh-token credential', 32))
+  return {
+    seal(plain: string): string {
+      const iv = randomBytes(12)
+      const cipher = createCipheriv('aes-256-gcm', secret, iv)
+      const body = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()])
+      return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url')
+    },
+    open(sealed: string): string {
+      const raw = Buffer.from(sealed, 'base64url')
+      if (raw.length < 28) throw new Error('malformed credential seal')
+      const decipher = createDecipheriv('aes-256-gcm', secret, raw.subarray(0, 12))
+      decipher.setAuthTag(raw.subarray(12, 28))
+      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')
+    },
+  }
+}
 
 export function createTokenIssuer(options: TokenOptions) {
   const { key } = options
@@ -98,22 +148,32 @@ export function createTokenIssuer(options: TokenOptions) {
       .setJti(randomUUID())
       .sign(key.privateKey)
 
-  async function verify(token: string, kind: 'access' | 'refresh'): Promise<VerifiedToken> {
+  const sealed = sealer(key)
+
+  async function verify(token: string, kind: 'access' | 'refresh'): Promise<JWTPayload> {
     // Only our own algorithm: `alg: none` and HMAC-with-the-public-key confusion never verify.
     const { payload } = await jwtVerify(token, key.publicKey, {
-      algorithms: [key.alg], issuer: options.issuer, audience: options.service, clockTolerance: CLOCK_SKEW_S,
+      algorithms: [key.alg], issuer: options.issuer, audience: options.service, clockTolerance: CLOCK_SKEW_S, requiredClaims: REQUIRED_CLAIMS,
     })
     const isRefresh = payload.enlil_refresh === true
     if (isRefresh !== (kind === 'refresh')) throw new Error(`not an ${kind} token`)
-    const access = Array.isArray(payload.access) ? (payload.access as Access[]) : []
-    return { subject: String(payload.sub ?? ''), access, expiresAt: (payload.exp ?? 0) * 1000 }
+    return payload
   }
 
   return {
     issue: (subject: string, access: Access[]) => sign({ access }, subject, options.expiresInMs),
-    issueRefresh: (subject: string) => sign({ enlil_refresh: true }, subject, options.refreshExpiresInMs ?? 30 * 24 * 3600_000),
-    verifyAccess: (token: string) => verify(token, 'access'),
-    verifyRefresh: (token: string) => verify(token, 'refresh'),
+    /** `credential` (Accounts.credentialOf) is sealed inside, so a refresh can tell a removed account or a changed password. */
+    issueRefresh: (subject: string, credential: string) =>
+      sign({ enlil_refresh: true, enlil_credential: sealed.seal(credential) }, subject, options.refreshExpiresInMs ?? 30 * 24 * 3600_000),
+    async verifyAccess(token: string): Promise<VerifiedToken> {
+      const payload = await verify(token, 'access')
+      return { subject: String(payload.sub ?? ''), access: accessOf(payload), expiresAt: payload.exp! * 1000 }
+    },
+    async verifyRefresh(token: string): Promise<VerifiedRefresh> {
+      const payload = await verify(token, 'refresh')
+      const credential = typeof payload.enlil_credential === 'string' ? sealed.open(payload.enlil_credential) : undefined
+      return { subject: String(payload.sub ?? ''), credential }
+    },
     expiresInSeconds: Math.floor(options.expiresInMs / 1000),
   }
 }

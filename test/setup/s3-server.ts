@@ -78,6 +78,8 @@ async function start(): Promise<() => Promise<void>> {
   process.env.ENLIL_TEST_S3_ACCESS_KEY = access
   process.env.ENLIL_TEST_S3_SECRET_KEY = secret
   process.env.ENLIL_TEST_S3_DNS_NAME = DNS_NAME
+  // For tests that manage S3 keys with radosgw-admin (a key deleted at the store ends its logins).
+  process.env.ENLIL_TEST_RGW_CONF = join(dir, 'ceph.conf')
   console.log(`Ceph RGW (S3) ready on 127.0.0.1:${s3Port} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
   return stop
 }

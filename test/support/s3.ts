@@ -6,6 +6,7 @@ import {
   AbortMultipartUploadCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand,
   ListMultipartUploadsCommand, ListObjectsV2Command, S3Client,
 } from '@aws-sdk/client-s3'
+import { execFileSync } from 'node:child_process'
 import { requirePart } from './processes.js'
 
 export interface S3Server {
@@ -81,4 +82,14 @@ export function enlilS3Environment(bucket: string): Record<string, string> {
     REGISTRY_STORAGE_S3_REGIONENDPOINT: s.endpoint,
     REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
   }
+}
+
+/**
+ * Runs radosgw-admin against the test run's RGW (e.g. `key create`): S3 keys that a test can
+ * create and delete at the store. Resolves with its stdout.
+ */
+export function rgwAdmin(...args: string[]): string {
+  const conf = process.env.ENLIL_TEST_RGW_CONF
+  if (!conf) throw new Error('no RGW of this test run (ENLIL_TEST_RGW_CONF)')
+  return execFileSync('radosgw-admin', ['-c', conf, ...args], { encoding: 'utf8', timeout: 60_000 })
 }

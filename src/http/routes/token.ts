@@ -5,10 +5,11 @@
  */
 import { type Context, Hono } from 'hono'
 import type { AclRule } from '../../auth/acl.js'
-import { allowedActions } from '../../auth/acl.js'
+import { allowedActions, mayHaveAccess } from '../../auth/acl.js'
 import type { Access } from '../../auth/authorizer.js'
 import { type Accounts, InvalidCredentialsError } from '../../auth/accounts.js'
 import { parseScope, type TokenIssuer } from '../../auth/token.js'
+import { isName } from '../../oci/names.js'
 import { loginKey } from '../../auth/throttle.js'
 import { sharedLoginThrottle } from '../../auth/throttle-cluster.js'
 import type { AppEnv } from '../env.js'
@@ -23,13 +24,18 @@ export interface TokenRouteOptions {
 }
 
 function grants(options: TokenRouteOptions, account: string | undefined, ip: string, service: string, scopes: string[]): Access[] {
-  const wanted = scopes.flatMap((s) => s.split(' ')).filter(Boolean).map(parseScope).filter((a): a is Access => a !== undefined)
+  // A repository outside the name grammar can't be served, so nothing is granted on it: a glob
+  // such as public/* would otherwise match an encoded public/secret%2fx.
+  const wanted = scopes.flatMap((s) => s.split(' ')).filter(Boolean).map(parseScope)
+    .filter((a): a is Access => a !== undefined && (a.type !== 'repository' || isName(a.name)))
   return wanted.map((w) => {
     const who = { account: account ?? '', labels: account ? options.accounts.labels(account) : {}, ip, service }
     const actions = options.acl ? allowedActions(options.acl, who, w) : account ? w.actions : []
     return { ...w, actions }
   }).filter((a) => a.actions.length > 0)
 }
+
+const basicOf = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`
 
 const oauthError = (error: string, description: string, status: 400 | 401) =>
   new Response(JSON.stringify({ error, error_description: description }), { status, headers: { 'Content-Type': 'application/json' } })
@@ -55,12 +61,24 @@ export function tokenRoutes(options: TokenRouteOptions) {
       throw err
     }
   }
-  const answer = async (account: string | undefined, access: Access[], refresh: boolean) => {
+  /** `refreshFor`: the Basic header that proved `account`, when a refresh token is asked for. */
+  const answer = async (account: string | undefined, access: Access[], refreshFor?: string) => {
     const token = await options.issuer.issue(account ?? '', access)
     return {
       token, access_token: token, expires_in: options.issuer.expiresInSeconds, issued_at: new Date().toISOString(),
-      ...(refresh && account ? { refresh_token: await options.issuer.issueRefresh(account) } : {}),
+      ...(refreshFor && account ? { refresh_token: await options.issuer.issueRefresh(account, options.accounts.credentialOf(account, refreshFor)) } : {}),
     }
+  }
+  /** The account of a refresh token, while it still holds the credential it logged in with and has some access. */
+  const refreshed = async (token: string): Promise<string> => {
+    const { subject, credential } = await options.issuer.verifyRefresh(token)
+    if (credential === undefined || !(await options.accounts.stillHolds(subject, credential))) {
+      throw new Error(`account ${subject} was removed or its password or key changed since this token was issued: log in again`)
+    }
+    if (options.acl && !mayHaveAccess(options.acl, { account: subject, labels: options.accounts.labels(subject) })) {
+      throw new Error(`account ${subject} has no access to this registry anymore`)
+    }
+    return subject
   }
 
   return new Hono<AppEnv>()
@@ -74,7 +92,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
         throw err
       }
       const access = grants(options, account, ip, c.req.query('service') ?? '', c.req.queries('scope') ?? [])
-      return c.json(await answer(account, access, c.req.query('offline_token') === 'true'))
+      return c.json(await answer(account, access, c.req.query('offline_token') === 'true' ? c.req.header('authorization') : undefined))
     })
     .post('/', async (c) => {
       const ip = addressOf(c)
@@ -84,9 +102,8 @@ export function tokenRoutes(options: TokenRouteOptions) {
       const grantType = field('grant_type')
       let account: string | undefined
       if (grantType === 'password') {
-        const basic = `Basic ${Buffer.from(`${field('username')}:${field('password')}`).toString('base64')}`
         try {
-          account = await login(ip, basic)
+          account = await login(ip, basicOf(field('username'), field('password')))
         } catch (err) {
           if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', 'invalid username or password', 401)
           throw err
@@ -94,7 +111,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
         if (!account) return oauthError('invalid_grant', 'username and password are required', 400)
       } else if (grantType === 'refresh_token') {
         try {
-          account = (await options.issuer.verifyRefresh(field('refresh_token'))).subject
+          account = await refreshed(field('refresh_token'))
         } catch (err) {
           return oauthError('invalid_grant', `invalid refresh token: ${(err as Error).message}`, 401)
         }
@@ -102,6 +119,6 @@ export function tokenRoutes(options: TokenRouteOptions) {
         return oauthError('unsupported_grant_type', `grant_type must be password or refresh_token, not "${grantType}"`, 400)
       }
       const access = grants(options, account, ip, field('service'), scopes)
-      return c.json(await answer(account, access, grantType === 'password' && field('access_type') === 'offline'))
+      return c.json(await answer(account, access, grantType === 'password' && field('access_type') === 'offline' ? basicOf(field('username'), field('password')) : undefined))
     })
 }
