@@ -194,7 +194,7 @@ function convertDockerAuth(da: Doc, out: Doc, files: ConvertResult['files'], not
   if (previous.rootcertbundle !== undefined) notes.push('auth.token.rootcertbundle: dropped: enlil now issues the tokens itself with docker_auth\'s key')
   leftovers(daToken, 'token.', ['issuer', 'expiration', 'key', 'certificate'], (k) => (k === 'disable_legacy_key_id' ? 'dropped: enlil\'s tokens carry the JWK thumbprint as kid, and x5c when there is a certificate' : 'dropped: not supported'), notes)
   if (server.addr !== undefined) notes.push(`server.addr: dropped: enlil serves tokens on its own address (http.addr), at ${String(token.path)}`)
-  leftovers(server, 'server.', ['addr', 'path_prefix'], (k) => (k === 'certificate' || k === 'key' || k === 'letsencrypt' ? 'dropped: TLS of the token endpoint is enlil\'s (http.tls) or your proxy\'s' : k === 'real_ip_header' || k === 'real_ip_pos' ? 'dropped: enlil takes the client address from X-Forwarded-For when its proxy is on an internal address or listed in http.trustedproxies' : 'dropped: not supported'), notes)
+  leftovers(server, 'server.', ['addr', 'path_prefix'], (k) => (k === 'certificate' || k === 'key' || k === 'letsencrypt' ? 'dropped: TLS of the token endpoint is enlil\'s (http.tls) or your proxy\'s' : k === 'real_ip_header' || k === 'real_ip_pos' ? 'dropped: enlil takes the client address from X-Forwarded-For only when the connection comes from a proxy listed in http.trustedproxies (none by default)' : 'dropped: not supported'), notes)
 
   const users = section(da, 'users')
   if (Object.keys(users).length > 0) {
