@@ -7,6 +7,7 @@
  */
 import { z } from 'zod'
 import type { Access, Action } from './authorizer.js'
+import { isRegex, patternMatches } from '../oci/name-patterns.js'
 
 const pattern = z.string()
 export const aclRuleSchema = z.strictObject({
@@ -90,34 +91,7 @@ function expand(p: string, who: Principal, wanted: Access): string[] {
   return results
 }
 
-function isRegex(p: string): boolean {
-  return p.length >= 2 && p.startsWith('/') && p.endsWith('/')
-}
-
 /** A value put into a pattern must match only itself. */
 function escapeFor(p: string, value: string): string {
   return isRegex(p) ? value.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') : value.replace(/[*?[\]\\]/g, '\\$&')
-}
-
-const compiled = new Map<string, RegExp>()
-export function patternMatches(p: string, value: string): boolean {
-  let re = compiled.get(p)
-  if (!re) {
-    re = isRegex(p) ? new RegExp(`^(?:${p.slice(1, -1)})$`) : globToRegExp(p)
-    if (compiled.size > 10_000) compiled.clear()
-    compiled.set(p, re)
-  }
-  return re.test(value)
-}
-
-function globToRegExp(glob: string): RegExp {
-  let out = ''
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!
-    if (c === '\\' && i + 1 < glob.length) out += `\\${glob[++i]}`
-    else if (c === '*') out += '[^/]*'
-    else if (c === '?') out += '[^/]'
-    else out += c.replace(/[.+^${}()|[\]\\/]/g, '\\$&')
-  }
-  return new RegExp(`^${out}$`)
 }

@@ -1,11 +1,10 @@
 /**
  * @module Accounts that are S3 key pairs (user = access key ID, password = secret key), checked by
  * asking the storage endpoint whether they may read the registry's bucket: the "log in with your
- * Tigris keys" setup. Answers are cached briefly, keyed by a hash of the credentials.
+ * Tigris keys" setup. The check itself is given by the entry (it talks to the store); answers are
+ * cached briefly, keyed by a hash of the credentials.
  */
 import { createHash } from 'node:crypto'
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3'
-import { StorageUnavailableError } from '../storage/driver.js'
 import { type Accounts, basicCredentials, InvalidCredentialsError } from './accounts.js'
 
 const OK_TTL_MS = 5 * 60_000
@@ -13,31 +12,16 @@ const REFUSED_TTL_MS = 30_000
 const CACHE_MAX = 10_000
 
 export interface S3KeyAccountsOptions {
-  bucket: string
-  region: string
-  endpoint?: string
-  forcePathStyle?: boolean
+  /**
+   * Whether the key pair may read the registry's bucket; rejects (an error the client hears as
+   * "storage unavailable") when the store can't tell.
+   */
+  canRead(accessKeyId: string, secretAccessKey: string): Promise<boolean>
 }
 
 export function createS3KeyAccounts(options: S3KeyAccountsOptions): Accounts {
   const answers = new Map<string, { ok: boolean; expires: number }>()
-
-  async function check(accessKeyId: string, secretAccessKey: string): Promise<boolean> {
-    const client = new S3Client({
-      region: options.region, ...(options.endpoint ? { endpoint: options.endpoint } : {}), forcePathStyle: options.forcePathStyle ?? false,
-      credentials: { accessKeyId, secretAccessKey }, maxAttempts: 2,
-    })
-    try {
-      await client.send(new HeadBucketCommand({ Bucket: options.bucket }))
-      return true
-    } catch (err) {
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
-      if (status === 403 || status === 400 || status === 404) return false
-      throw new StorageUnavailableError(`cannot check S3 credentials: ${(err as Error).message}`, err)
-    } finally {
-      client.destroy()
-    }
-  }
+  const check = options.canRead
 
   const remember = (header: string, ok: boolean) => {
     const answer = { ok, expires: Date.now() + (ok ? OK_TTL_MS : REFUSED_TTL_MS) }

@@ -5,8 +5,8 @@
  */
 import type { Context } from 'hono'
 import { randomBytes } from 'node:crypto'
-import type { Logger } from '../log.js'
-import { metrics } from '../metrics.js'
+import type { Logger } from '../observe/log.js'
+import { metrics } from '../observe/metrics.js'
 import type { AppEnv } from './env.js'
 import { type ClientAddresses, clientAddresses } from './client-address.js'
 

@@ -1,6 +1,6 @@
 /** @module Types shared by the HTTP layer: what each request carries in Hono's context. */
 import type { HttpBindings } from '@hono/node-server'
-import type { Logger } from '../log.js'
+import type { Logger } from '../observe/log.js'
 import type { Endpoint } from '../oci/endpoints.js'
 import type { Grant } from '../auth/authorizer.js'
 

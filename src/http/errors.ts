@@ -4,7 +4,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { type ErrorCode, isRegistryError, RegistryError } from '../oci/errors.js'
 import type { AppEnv } from './env.js'
 import { API_VERSION_HEADER } from './routes/deps.js'
-import { metrics } from '../metrics.js'
+import { metrics } from '../observe/metrics.js'
 
 export function errorBody(code: ErrorCode, message: string, detail?: unknown): string {
   return JSON.stringify({ errors: [{ code, message, detail: detail ?? null }] })

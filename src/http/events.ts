@@ -1,6 +1,6 @@
 /** @module Builds distribution-style events from a request and hands them to the notifier (never awaited). */
 import type { Context } from 'hono'
-import type { EventAction, EventTarget } from '../notifications.js'
+import type { EventAction, EventTarget } from '../observe/notifications.js'
 import type { AppEnv } from './env.js'
 import { absolute, type RouteDeps } from './routes/deps.js'
 

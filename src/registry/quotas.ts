@@ -10,10 +10,10 @@
  * others' unfinished bytes). Manifests are not counted (they are small and capped).
  */
 import { Transform, type TransformCallback } from 'node:stream'
-import { patternMatches } from '../auth/acl.js'
+import { patternMatches } from '../oci/name-patterns.js'
 import { type Digest, tryParseDigest } from '../oci/digest.js'
 import { RegistryError } from '../oci/errors.js'
-import { metrics } from '../metrics.js'
+import { metrics } from '../observe/metrics.js'
 import type { StorageDriver } from '../storage/driver.js'
 import type { BlobStore } from './blobs.js'
 import { BLOBS, paths } from './paths.js'

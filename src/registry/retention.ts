@@ -10,7 +10,7 @@
  * Only tags are removed here; the manifests they pointed to become untagged and are collected by a
  * GC run with delete-untagged (README: Garbage collection and retention).
  */
-import { patternMatches } from '../auth/acl.js'
+import { patternMatches } from '../oci/name-patterns.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { mapLimit } from './parallel.js'
 import { paths } from './paths.js'

@@ -3,8 +3,8 @@
  * filesystem (test/operations.test.ts) and on S3 (test/s3-operations.test.ts).
  */
 import { describe, expect, it } from 'vitest'
-import { createApp } from '../../src/app.js'
-import { silentLogger } from '../../src/log.js'
+import { createApp } from '../../src/server/app.js'
+import { silentLogger } from '../../src/observe/log.js'
 import { createRegistry, type RegistryOptions } from '../../src/registry/index.js'
 import { paths } from '../../src/registry/paths.js'
 import { setReadOnly } from '../../src/registry/readonly.js'

@@ -4,8 +4,8 @@ import type { Registry } from '../../registry/index.js'
 import { RegistryError } from '../../oci/errors.js'
 import type { AppEnv } from '../env.js'
 import { baseUrl } from '../headers.js'
-import type { Notifier } from '../../notifications.js'
-import { metrics } from '../../metrics.js'
+import type { Notifier } from '../../observe/notifications.js'
+import { metrics } from '../../observe/metrics.js'
 
 export interface RouteDeps {
   registry: Registry

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, loadConfig } from './load.js'
 
 describe('filesystem store configuration', () => {
   it('small file operations default to auto and fsync to on; the environment changes both', () => {

@@ -1,13 +1,12 @@
 /**
- * @module Configuration: one zod schema; defaults ← YAML/JSON file ← environment.
- * distribution's environment names are accepted, mapped by an explicit table (not reflection).
+ * @module The configuration's one zod schema: every option, its default and its documentation
+ * (README's table is rendered from it, doc.ts). Read by load.ts; environment.ts names the variables.
  */
 import { availableParallelism } from 'node:os'
-import { readFileSync } from 'node:fs'
-import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
-import { aclSchema } from './auth/acl.js'
-import { parseNetwork } from './http/client-address.js'
+import { parseDuration, parseSize } from './units.js'
+import { aclSchema } from '../auth/acl.js'
+import { parseNetwork } from '../http/client-address.js'
 
 /** A duration: "90s", "30m", "168h", "1h30m", or milliseconds; parsed to milliseconds. */
 export const duration = z.union([z.number().nonnegative(), z.string()], { error: 'expected a duration such as 30s, 10m or 168h' }).transform((v, ctx) => {
@@ -39,7 +38,7 @@ const networkList = z.preprocess(
 ).default([])
 
 /**
- * How an option is documented (README's table, rendered by config-doc.ts): `description` is the
+ * How an option is documented (README's table, rendered by doc.ts): `description` is the
  * meaning; `defaultText` replaces a default that is computed or absent; `envText` adds to the
  * environment names the tables below give.
  */
@@ -253,179 +252,3 @@ export const configSchema = z.strictObject({
   })
 
 export type Config = z.output<typeof configSchema>
-
-/** Where metrics are served: enlil's `metrics` section, else distribution's `http.debug` listener. */
-export function metricsSettings(config: Config): { addr?: string; public: boolean; path: string } {
-  if (config.metrics.addr || config.metrics.public) return config.metrics
-  const debug = config.http.debug
-  if (debug.prometheus.enabled && debug.addr) return { addr: debug.addr, public: false, path: debug.prometheus.path }
-  return { public: false, path: config.metrics.path }
-}
-
-/** Environment variable → config path. distribution's names where they exist. */
-export const ENVIRONMENT: Record<string, string> = {
-  REGISTRY_HTTP_ADDR: 'http.addr',
-  REGISTRY_HTTP_HOST: 'http.host',
-  REGISTRY_HTTP_DRAINTIMEOUT: 'http.draintimeout',
-  ENLIL_WORKERS: 'http.workers',
-  ENLIL_HTTP_TRUSTEDPROXIES: 'http.trustedproxies',
-  REGISTRY_HTTP_TLS_CERTIFICATE: 'http.tls.certificate',
-  REGISTRY_HTTP_TLS_KEY: 'http.tls.key',
-  REGISTRY_LOG_LEVEL: 'log.level',
-  REGISTRY_LOG_ACCESSLOG_DISABLED: 'log.accesslog.disabled',
-  REGISTRY_STORAGE: 'storage.driver',
-  REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: 'storage.filesystem.rootdirectory',
-  ENLIL_STORAGE_FILESYSTEM_METADATA: 'storage.filesystem.metadata',
-  ENLIL_STORAGE_FILESYSTEM_FSYNC: 'storage.filesystem.fsync',
-  REGISTRY_STORAGE_DELETE_ENABLED: 'storage.delete.enabled',
-  REGISTRY_STORAGE_REDIRECT_DISABLE: 'storage.redirect.disable',
-  REGISTRY_STORAGE_S3_BUCKET: 'storage.s3.bucket',
-  REGISTRY_STORAGE_S3_ACCESSKEY: 'storage.s3.accesskey',
-  REGISTRY_STORAGE_S3_SECRETKEY: 'storage.s3.secretkey',
-  REGISTRY_STORAGE_S3_REGION: 'storage.s3.region',
-  REGISTRY_STORAGE_S3_REGIONENDPOINT: 'storage.s3.regionendpoint',
-  REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'storage.s3.forcepathstyle',
-  REGISTRY_STORAGE_S3_SECURE: 'storage.s3.secure',
-  REGISTRY_STORAGE_S3_V4AUTH: 'storage.s3.v4auth',
-  REGISTRY_STORAGE_S3_CHUNKSIZE: 'storage.s3.chunksize',
-  REGISTRY_STORAGE_S3_ROOTDIRECTORY: 'storage.s3.rootdirectory',
-  REGISTRY_STORAGE_S3_ENCRYPT: 'storage.s3.encrypt',
-  REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'storage.maintenance.uploadpurging.enabled',
-  REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: 'storage.maintenance.uploadpurging.age',
-  REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL: 'storage.maintenance.uploadpurging.interval',
-  // operations
-  REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED: 'storage.maintenance.readonly.enabled',
-  REGISTRY_HTTP_DEBUG_ADDR: 'http.debug.addr',
-  REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'http.debug.prometheus.enabled',
-  REGISTRY_HTTP_DEBUG_PROMETHEUS_PATH: 'http.debug.prometheus.path',
-  ENLIL_METRICS_ADDR: 'metrics.addr',
-  ENLIL_METRICS_PUBLIC: 'metrics.public',
-  ENLIL_QUOTAS_TOTAL: 'quotas.total',
-  ENLIL_LIMITS_MANIFESTSIZE: 'limits.manifestsize',
-  REGISTRY_AUTH: 'auth.mode',
-  REGISTRY_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',
-  REGISTRY_AUTH_HTPASSWD_PATH: 'auth.htpasswd.path',
-  REGISTRY_AUTH_TOKEN_REALM: 'auth.token.realm',
-  REGISTRY_AUTH_TOKEN_SERVICE: 'auth.token.service',
-  REGISTRY_AUTH_TOKEN_ISSUER: 'auth.token.issuer',
-  REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: 'auth.token.rootcertbundle',
-  ENLIL_AUTH_TOKEN_EXPIRATION: 'auth.token.expiration',
-  ENLIL_AUTH_TOKEN_SIGNINGKEY: 'auth.token.signingkey',
-  JWT_KEY_B64: 'auth.token.signingkeyb64',
-  ENLIL_AUTH_TOKEN_CERTIFICATE: 'auth.token.certificate',
-  JWT_CERT_B64: 'auth.token.certificateb64',
-  ENLIL_AUTH_TOKEN_USERS: 'auth.token.users',
-  ENLIL_AUTH_TOKEN_USERS_B64: 'auth.token.usersb64',
-  ENLIL_AUTH_TOKEN_JWKS: 'auth.token.jwks',
-  ENLIL_AUTH_TOKEN_PATH: 'auth.token.path',
-  ENLIL_AUTH_TOKEN_S3KEYS: 'auth.token.s3keys',
-  // Garbage collection.
-  ENLIL_GC_GRACE: 'gc.grace',
-  ENLIL_GC_DELETEUNTAGGED: 'gc.deleteuntagged',
-  ENLIL_GC_SCHEDULE_INTERVAL: 'gc.schedule.interval',
-}
-
-/** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */
-export const FALLBACK_ENVIRONMENT: Record<string, string> = {
-  BUCKET_NAME: 'storage.s3.bucket',
-  AWS_ACCESS_KEY_ID: 'storage.s3.accesskey',
-  AWS_SECRET_ACCESS_KEY: 'storage.s3.secretkey',
-  AWS_ENDPOINT_URL_S3: 'storage.s3.regionendpoint',
-  AWS_REGION: 'storage.s3.region',
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
-    this.name = 'ConfigError'
-  }
-}
-
-/** Reads the optional file, overlays the environment, validates. Throws ConfigError listing every problem. */
-export function loadConfig(env: Record<string, string | undefined>, file?: string): Config {
-  const problems: string[] = []
-  let raw: Record<string, unknown> = {}
-  if (file) {
-    try {
-      const text = readFileSync(file, 'utf8')
-      const parsed: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)
-      if (parsed !== null && parsed !== undefined) {
-        if (typeof parsed !== 'object' || Array.isArray(parsed)) problems.push(`${file}: the top level must be a mapping of options`)
-        else raw = parsed as Record<string, unknown>
-      }
-    } catch (err) {
-      problems.push(`${file}: ${(err as Error).message.split('\n')[0]}`)
-    }
-  }
-  // distribution names the store by its section (`storage: { s3: {...} }`): a file doing so means s3.
-  const fileNamesS3 = getPath(raw, 'storage.s3') !== undefined && getPath(raw, 'storage.filesystem') === undefined
-  const fileNamesHtpasswd = getPath(raw, 'auth.htpasswd') !== undefined
-  const fileNamesToken = getPath(raw, 'auth.token') !== undefined && !fileNamesHtpasswd
-  for (const [name, path] of Object.entries(FALLBACK_ENVIRONMENT)) {
-    const value = env[name]
-    if (value !== undefined && value !== '' && getPath(raw, path) === undefined) setPath(raw, path, value)
-  }
-  for (const [name, path] of Object.entries(ENVIRONMENT)) {
-    const value = env[name]
-    if (value !== undefined && value !== '') setPath(raw, path, value)
-  }
-  if (fileNamesS3 && getPath(raw, 'storage.driver') === undefined) setPath(raw, 'storage.driver', 's3')
-  if (fileNamesHtpasswd && getPath(raw, 'auth.mode') === undefined) setPath(raw, 'auth.mode', 'htpasswd')
-  if (fileNamesToken && getPath(raw, 'auth.mode') === undefined) setPath(raw, 'auth.mode', 'token')
-  if (problems.length > 0) throw new ConfigError(problems)
-
-  const result = configSchema.safeParse(raw)
-  if (result.success) return result.data
-  const envByPath = Object.fromEntries(Object.entries(ENVIRONMENT).map(([k, v]) => [v, k]))
-  throw new ConfigError(result.error.issues.map((issue) => {
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k].join('.')) : []
-    if (keys.length > 0) return `unknown option${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`
-    const path = issue.path.join('.')
-    const fromEnv = envByPath[path] && env[envByPath[path]] !== undefined ? ` (from ${envByPath[path]})` : ''
-    return `${path || '(root)'}${fromEnv}: ${issue.message}`
-  }))
-}
-
-function getPath(target: Record<string, unknown>, path: string): unknown {
-  let node: unknown = target
-  for (const key of path.split('.')) {
-    if (typeof node !== 'object' || node === null) return undefined
-    node = (node as Record<string, unknown>)[key]
-  }
-  return node
-}
-
-function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
-  const keys = path.split('.')
-  let node = target
-  for (const key of keys.slice(0, -1)) {
-    const next = node[key]
-    if (typeof next !== 'object' || next === null) node[key] = {}
-    node = node[key] as Record<string, unknown>
-  }
-  node[keys[keys.length - 1]!] = value
-}
-
-/** "90s", "30m", "168h", "1h30m", "250ms", or a number of milliseconds. */
-export function parseDuration(v: string | number): number | undefined {
-  if (typeof v === 'number') return v
-  if (/^\d+$/.test(v.trim())) return Number(v.trim())
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-  let total = 0
-  let consumed = 0
-  for (const m of v.trim().matchAll(re)) {
-    total += Number(m[1]) * units[m[2]!]!
-    consumed += m[0].length
-  }
-  return consumed > 0 && consumed === v.trim().length ? total : undefined
-}
-
-/** "4MiB", "512KiB", "1GiB", "4MB", or a number of bytes. */
-export function parseSize(v: string | number): number | undefined {
-  if (typeof v === 'number') return v
-  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB|k|K|M|G)?$/.exec(v.trim())
-  if (!m) return undefined
-  const units: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, KB: 1e3, MB: 1e6, GB: 1e9, k: 1024, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }
-  return Math.floor(Number(m[1]) * units[m[2] ?? 'B']!)
-}

@@ -2,9 +2,11 @@
  * @module `enlil gc [CONFIG] [--dry-run] [--delete-untagged] [--grace 1h]`: retention, then garbage
  * collection, on the configured store. What goes is listed on stdout; progress and the summary on stderr.
  */
-import { ConfigError, loadConfig, parseDuration, type Config } from './config.js'
-import { collectGarbage, formatSummary, type GcItem } from './registry/gc.js'
-import { createDriver } from './server.js'
+import { ConfigError, loadConfig } from '../config/load.js'
+import { parseDuration } from '../config/units.js'
+import { type Config } from '../config/schema.js'
+import { collectGarbage, formatSummary, type GcItem } from '../registry/gc.js'
+import { createDriver } from '../server/storage.js'
 
 export const GC_USAGE = 'usage: enlil gc [CONFIG.yml] [--config CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]'
 

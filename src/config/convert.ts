@@ -4,7 +4,7 @@
  * users) and a note for everything dropped or changed. Pure: parsed documents in, data out; the
  * CLI reads and writes the files.
  */
-import { aclRuleSchema } from './auth/acl.js'
+import { aclRuleSchema } from '../auth/acl.js'
 
 type Doc = Record<string, unknown>
 

@@ -4,25 +4,21 @@ import cluster from 'node:cluster'
 import { createServer as createHttpServer, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { type AppOptions, createApp } from './app.js'
-import { EDGE_SERVER_OPTIONS, guardRequests, installClientErrors, requestErrorResponse } from './http/client-error.js'
-import { type Config, metricsSettings } from './config.js'
-import { installClusterMetrics, startMetricsServer } from './metrics-cluster.js'
-import type { Logger } from './log.js'
-import { createRegistry, type Registry } from './registry/index.js'
-import { createFilesystemDriver } from './storage/filesystem.js'
-import { createHtpasswdAuthorizer } from './auth/htpasswd.js'
-import { createAccounts, createAccountsFromText } from './auth/accounts.js'
-import { createTokenIssuer, loadSigningKey } from './auth/token.js'
-import { createTokenAuthorizer } from './auth/token-authorizer.js'
-import { createExternalVerifier } from './auth/external-issuer.js'
-import { allowedActions } from './auth/acl.js'
+import { createApp } from './app.js'
+import { createAuth } from './auth.js'
+import { createDriver } from './storage.js'
+import { EDGE_SERVER_OPTIONS, guardRequests, installClientErrors, requestErrorResponse } from '../http/client-error.js'
+import { type Config } from '../config/schema.js'
+import { metricsSettings } from '../config/settings.js'
+import { installClusterMetrics, startMetricsServer } from '../observe/metrics-cluster.js'
+import type { Logger } from '../observe/log.js'
+import { createRegistry, type Registry } from '../registry/index.js'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { createNotifier } from './notifications.js'
-import type { StorageDriver } from './storage/driver.js'
-import { collectGarbage, formatSummary } from './registry/gc.js'
-import { metrics } from './metrics.js'
+import { createNotifier } from '../observe/notifications.js'
+import type { StorageDriver } from '../storage/driver.js'
+import { collectGarbage, formatSummary } from '../registry/gc.js'
+import { metrics } from '../observe/metrics.js'
 
 export interface RunningRegistry {
   url: string
@@ -34,88 +30,10 @@ export interface RunningRegistry {
   close(): Promise<void>
 }
 
-/** The S3 endpoint of the config, with a scheme (distribution accepts a bare host and `secure`). */
-function s3Endpoint(config: Config): string | undefined {
-  const s3 = config.storage.s3
-  return s3.regionendpoint && !/^https?:\/\//.test(s3.regionendpoint) ? `${s3.secure ? 'https' : 'http'}://${s3.regionendpoint}` : s3.regionendpoint
-}
-
-function s3KeyOptions(config: Config) {
-  const s3 = config.storage.s3
-  return { bucket: s3.bucket!, region: s3.region, endpoint: s3Endpoint(config), forcePathStyle: s3.forcepathstyle }
-}
-
-export async function createDriver(config: Config, log?: Logger): Promise<StorageDriver> {
-  const fsConfig = config.storage.filesystem
-  if (config.storage.driver === 'filesystem') {
-    return createFilesystemDriver(fsConfig.rootdirectory, {
-      fsync: fsConfig.fsync,
-      metadata: {
-        mode: fsConfig.metadata,
-        onSlow: (reason) => log?.warn('small file operations on the storage folder are slow (a slow disk, or an overloaded machine): they run on the thread pool for a minute', { reason }),
-      },
-    })
-  }
-  // Loaded only for the s3 store: the AWS SDK is about 25 MiB of each process's memory.
-  const { createS3Driver } = await import('./storage/s3.js')
-  const s3 = config.storage.s3
-  const endpoint = s3Endpoint(config)
-  return createS3Driver({
-    bucket: s3.bucket!,
-    region: s3.region,
-    endpoint,
-    forcePathStyle: s3.forcepathstyle,
-    accessKeyId: s3.accesskey,
-    secretAccessKey: s3.secretkey,
-    rootDirectory: s3.rootdirectory,
-    partSize: s3.chunksize,
-    encrypt: s3.encrypt,
-    redirect: !config.storage.redirect.disable,
-  })
-}
-
 export function splitAddr(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':')
   const host = addr.slice(0, i).replace(/^\[|\]$/g, '')
   return { host: host || '0.0.0.0', port: Number(addr.slice(i + 1)) }
-}
-
-/** The auth mode of the config: the registry's authorizer and, in token mode, the token service. */
-async function createAuth(config: Config, log: Logger): Promise<Pick<AppOptions, 'authorizer' | 'tokenService'>> {
-  if (config.auth.mode === 'htpasswd') {
-    return { authorizer: createHtpasswdAuthorizer({ realm: config.auth.htpasswd!.realm, path: config.auth.htpasswd!.path!, acl: config.auth.acl }) }
-  }
-  if (config.auth.mode !== 'token') return {}
-  const token = config.auth.token!
-  if (token.rootcertbundle || token.jwks) {
-    const verify = await createExternalVerifier({ issuer: token.issuer, service: token.service, rootCertBundle: token.rootcertbundle, jwks: token.jwks })
-    return { authorizer: createTokenAuthorizer({ verify, service: token.service, realm: token.realm }) }
-  }
-  const pem = token.signingkey ? readFileSync(token.signingkey, 'utf8') : token.signingkeyb64 ? Buffer.from(token.signingkeyb64, 'base64').toString('utf8') : undefined
-  const certificate = token.certificate ? readFileSync(token.certificate, 'utf8') : token.certificateb64 ? Buffer.from(token.certificateb64, 'base64').toString('utf8') : undefined
-  const key = await loadSigningKey(pem, certificate)
-  if (key.generated) {
-    log.warn('no token signing key configured (auth.token.signingkey or JWT_KEY_B64): generated one; tokens end with this process and other instances cannot verify them')
-  }
-  const issuer = createTokenIssuer({ key, issuer: token.issuer, service: token.service, expiresInMs: token.expiration })
-  const accounts = await tokenAccounts(config)
-  const acl = config.auth.acl
-  // What the token service would grant: without rules an account gets what it asks, anonymous nothing.
-  const mayPull = (subject: string, name: string, source: string) => acl
-    ? allowedActions(acl, { account: subject, labels: subject ? accounts.labels(subject) : {}, ip: source }, { type: 'repository', name, actions: ['pull'] }).length > 0
-    : subject !== ''
-  return {
-    authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm, path: token.path, mayPull }),
-    tokenService: { accounts, issuer, acl },
-  }
-}
-
-/** Who can get tokens: S3 key pairs, an accounts file, or that file's content from a base64 variable. */
-async function tokenAccounts(config: Config) {
-  const token = config.auth.token!
-  if (token.s3keys) return (await import('./auth/s3-keys.js')).createS3KeyAccounts(s3KeyOptions(config))
-  if (token.usersb64) return createAccountsFromText(Buffer.from(token.usersb64, 'base64').toString('utf8'), 'ENLIL_AUTH_TOKEN_USERS_B64')
-  return createAccounts(token.users!)
 }
 
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {

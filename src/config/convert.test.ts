@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse, stringify } from 'yaml'
-import { loadConfig } from './config.js'
+import { loadConfig } from './load.js'
 import { convert } from './convert.js'
-import { parseAccounts } from './auth/accounts.js'
+import { parseAccounts } from '../auth/accounts.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'enlil-convert-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -4,8 +4,8 @@
  */
 import { get as httpGet } from 'node:http'
 import { get as httpsGet } from 'node:https'
-import type { Config } from './config.js'
-import { splitAddr } from './server.js'
+import type { Config } from '../config/schema.js'
+import { splitAddr } from '../server/serve.js'
 
 /** The /healthz URL of this machine's enlil: a wildcard listen address is reached on loopback. */
 export function localHealthUrl(config: Config): string {

@@ -1,5 +1,6 @@
 /** @module What `enlil serve` says about itself at startup: where, which store, which auth; no secrets. */
-import { type Config, metricsSettings } from './config.js'
+import { type Config } from '../config/schema.js'
+import { metricsSettings } from '../config/settings.js'
 
 export function startupSummary(config: Config): Record<string, unknown> {
   const s3 = config.storage.s3

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { Counter, Histogram, render } from './metrics.js'
-import { routeTemplate } from './http/access.js'
-import { loadConfig, metricsSettings } from './config.js'
+import { routeTemplate } from '../http/access.js'
+import { loadConfig } from '../config/load.js'
+import { metricsSettings } from '../config/settings.js'
 
 describe('metrics', () => {
   it('renders counters and cumulative histograms, summing the snapshots of several processes', () => {

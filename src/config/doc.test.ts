@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { configOptions, documentationProblems, formatDuration, formatSize, renderConfigTable, TABLE_END, TABLE_START, withTable } from './config-doc.js'
-import { duration, size } from './config.js'
+import { configOptions, documentationProblems, formatDuration, formatSize, renderConfigTable, TABLE_END, TABLE_START, withTable } from './doc.js'
+import { duration, size } from './schema.js'
 
-const README = new URL('../README.md', import.meta.url)
+const README = new URL('../../README.md', import.meta.url)
 
 describe('the configuration reference in README.md', () => {
-  it('is the table generated from the schema (run `npm run docs:config` after changing src/config.ts)', () => {
+  it('is the table generated from the schema (run `npm run docs:config` after changing src/config/schema.ts)', () => {
     const readme = readFileSync(README, 'utf8')
     const start = readme.indexOf(TABLE_START)
     const end = readme.indexOf(TABLE_END)
@@ -46,7 +46,7 @@ describe('the generator on sections it has never seen', () => {
       ['gc.dryrun', '`false`', undefined],
       ['gc.quota.max', '`2GiB`', 'per repository'],
     ])
-    expect(documentationProblems(rows).filter((p) => p.startsWith('gc.'))).toEqual(['gc.dryrun: no description (add .meta(doc(\'…\')) in src/config.ts)'])
+    expect(documentationProblems(rows).filter((p) => p.startsWith('gc.'))).toEqual(['gc.dryrun: no description (add .meta(doc(\'…\')) in src/config/schema.ts)'])
     expect(renderConfigTable(rows)).toContain('| `gc.dryrun` | (file only) | `false` | (undocumented) |')
   })
 

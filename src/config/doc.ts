@@ -1,15 +1,16 @@
 /**
  * @module The configuration reference: README.md's option table, rendered from the zod schema in
  * config.ts (each option's `.meta` description, its default, the environment tables), so that the
- * README cannot drift from the code. `npm run docs:config` rewrites the table; config-doc.test.ts
+ * README cannot drift from the code. `npm run docs:config` rewrites the table; doc.test.ts
  * fails when it differs or when an option has no description.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { z } from 'zod'
-import { configSchema, duration, ENVIRONMENT, FALLBACK_ENVIRONMENT, type OptionDoc, size } from './config.js'
+import { configSchema, duration, type OptionDoc, size } from './schema.js'
+import { ENVIRONMENT, FALLBACK_ENVIRONMENT } from './environment.js'
 
-export const TABLE_START = '<!-- config-table: generated from src/config.ts by `npm run docs:config`; edit the schema, not this table -->'
+export const TABLE_START = '<!-- config-table: generated from src/config/schema.ts by `npm run docs:config`; edit the schema, not this table -->'
 export const TABLE_END = '<!-- /config-table -->'
 
 export interface OptionRow {
@@ -107,7 +108,7 @@ export function renderConfigTable(rows: OptionRow[] = configOptions()): string {
 export function documentationProblems(rows: OptionRow[] = configOptions()): string[] {
   const paths = new Set(rows.map((r) => r.path))
   return [
-    ...rows.filter((r) => !r.description).map((r) => `${r.path}: no description (add .meta(doc('…')) in src/config.ts)`),
+    ...rows.filter((r) => !r.description).map((r) => `${r.path}: no description (add .meta(doc('…')) in src/config/schema.ts)`),
     ...Object.entries({ ...ENVIRONMENT, ...FALLBACK_ENVIRONMENT }).filter(([, p]) => !paths.has(p)).map(([n, p]) => `${n}: maps to ${p}, which is no option`),
   ]
 }
@@ -121,7 +122,7 @@ export function withTable(readme: string, table: string = renderConfigTable()): 
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const readmePath = fileURLToPath(new URL('../README.md', import.meta.url))
+  const readmePath = fileURLToPath(new URL('../../README.md', import.meta.url))
   const problems = documentationProblems()
   for (const p of problems) console.error(`config-doc: ${p}`)
   const readme = readFileSync(readmePath, 'utf8')

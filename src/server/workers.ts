@@ -1,0 +1,134 @@
+/**
+ * @module `--workers N`: the primary forks N processes that share the port (node:cluster), replaces
+ * those that die, drains them on SIGTERM and replaces them one at a time on SIGHUP.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import { generateKeyPairSync } from 'node:crypto'
+import { once } from 'node:events'
+import { type Config } from '../config/schema.js'
+import { ConfigError, loadConfig } from '../config/load.js'
+import { metricsSettings } from '../config/settings.js'
+import type { Logger } from '../observe/log.js'
+import { installClusterMetrics, startMetricsServer } from '../observe/metrics-cluster.js'
+import { installThrottleHub } from '../auth/throttle-cluster.js'
+import { splitAddr } from './serve.js'
+
+/**
+ * Token mode with enlil as the issuer and no key configured: one key for all workers (each would
+ * otherwise generate its own, and refuse the tokens of the others). It lives as long as the primary.
+ */
+function shareGeneratedSigningKey(config: Config, log: Logger): void {
+  const token = config.auth.mode === 'token' ? config.auth.token : undefined
+  if (!token || token.signingkey || token.signingkeyb64 || token.rootcertbundle || token.jwks) return
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  process.env.JWT_KEY_B64 = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string).toString('base64')
+  log.warn('no token signing key configured (auth.token.signingkey or JWT_KEY_B64): generated one for the workers; tokens end with this process and other instances cannot verify them')
+}
+
+/**
+ * The primary of `--workers N`: N processes share the port (node:cluster); nothing they need is
+ * in memory, so any of them takes any request. A worker that dies is replaced; SIGTERM drains all;
+ * SIGHUP replaces the workers one at a time (each new one listening before an old one drains), so
+ * a changed config file or a new build takes effect without refusing a request.
+ */
+export function runWorkers(config: Config, file: string | undefined, log: Logger): number {
+  let stopping = false
+  let reloading = false
+  const retiring = new Set<number>()
+  /** Workers that reached listening; one that exits without it failed to start. */
+  const listened = new Set<number>()
+  let servedOnce = false
+  const reloadStarted = new Set<number>()
+  let retryMs = 1_000
+  shareGeneratedSigningKey(config, log)
+  installClusterMetrics()
+  // One login throttle for all workers: the same limit whatever their number.
+  installThrottleHub()
+  const metricsAt = metricsSettings(config)
+  if (metricsAt.addr) {
+    const { host, port } = splitAddr(metricsAt.addr)
+    startMetricsServer(host, port, metricsAt.path, log).then((m) => log.info('serving metrics of all workers', { url: m.url }), (err: unknown) => {
+      console.error(`enlil: cannot listen for metrics on ${metricsAt.addr}: ${(err as Error).message}`)
+      process.exit(1)
+    })
+  }
+  for (let i = 0; i < config.http.workers; i++) cluster.fork()
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        log.info('stopped')
+        process.exit(process.exitCode ?? 0)
+      }
+      return
+    }
+    if (retiring.delete(worker.id)) return
+    // A worker started by a reload that failed to start: the reload stops and reports it.
+    if (reloadStarted.delete(worker.id)) return
+    if (!listened.delete(worker.id)) {
+      // It died before serving: a setting that only a worker checks (an unreadable htpasswd file,
+      // a bad key) fails in every worker alike. At startup that stops enlil, as one process would;
+      // later (a file removed since), replacements are retried slowly instead of in a tight loop.
+      if (listened.size === 0 && !servedOnce) {
+        log.error('a worker could not start (its error is above); stopping', { code, signal })
+        stopping = true
+        for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM')
+        process.exitCode = 1
+        setTimeout(() => process.exit(1), 5_000).unref()
+        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(1)
+        return
+      }
+      log.error('a replacement worker could not start; retrying', { code, signal, retryInMs: retryMs })
+      setTimeout(() => { if (!stopping) cluster.fork() }, retryMs) // not unref'd: it may be all that is left to wait for
+      retryMs = Math.min(retryMs * 2, 60_000)
+      return
+    }
+    retryMs = 1_000
+    log.warn('worker exited; starting another', { pid: worker.process.pid, code, signal })
+    cluster.fork()
+  })
+  cluster.on('listening', (worker) => {
+    listened.add(worker.id)
+    reloadStarted.delete(worker.id)
+    servedOnce = true
+  })
+  log.info('started workers', { workers: config.http.workers })
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info('stopping workers', { signal })
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+    setTimeout(() => process.exit(1), config.http.draintimeout + 5_000).unref()
+  }
+  const reload = async () => {
+    if (stopping || reloading) return
+    try {
+      loadConfig(process.env, file) // a broken file keeps the running workers
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems : [(err as Error).message]
+      log.error('reload refused: the configuration is invalid; the workers keep running', { problems })
+      return
+    }
+    reloading = true
+    const old = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
+    log.info('reloading workers one at a time', { workers: old.length })
+    for (const worker of old) {
+      if (stopping) break
+      const fresh = cluster.fork()
+      reloadStarted.add(fresh.id)
+      const started = await Promise.race([once(fresh, 'listening').then(() => true), once(fresh, 'exit').then(() => false)])
+      if (!started) {
+        log.error('reload stopped: a new worker did not start; the old ones keep serving')
+        break
+      }
+      retiring.add(worker.id)
+      worker.process.kill('SIGTERM') // it drains its requests, then exits
+    }
+    reloading = false
+    log.info('reload done')
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => void reload())
+  return -1
+}
+
