@@ -3,12 +3,9 @@
 import './server/threadpool.js'
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { loadConfig } from './config/load.js'
-import { createDriver } from './server/storage.js'
 import { configCheck, configConvert } from './commands/config.js'
-import { configFileIn, defaultConfigFile, reportingConfigProblems } from './commands/config-file.js'
 import { gcCommand } from './commands/gc.js'
-import { localHealthUrl, probeHealth } from './commands/healthcheck.js'
+import { healthcheckCommand } from './commands/healthcheck.js'
 import { keysGenerate } from './commands/keys.js'
 import { readOnlyCommand } from './commands/readonly.js'
 import { serveCommand } from './commands/serve.js'
@@ -38,19 +35,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'users' && rest[0] === 'add') return usersAdd(rest.slice(1))
   if (command === 'keys' && rest[0] === 'generate') return keysGenerate(rest.slice(1))
-  if (command === 'healthcheck') {
-    return reportingConfigProblems(async () => {
-      const url = localHealthUrl(loadConfig(process.env, configFileIn(rest)))
-      const healthy = await probeHealth(url)
-      if (!healthy) console.error(`enlil: ${url} did not answer 200`)
-      return healthy ? 0 : 1
-    })
-  }
+  if (command === 'healthcheck') return healthcheckCommand(rest)
   if (command === 'config' && rest[0] === 'convert') return configConvert(rest.slice(1))
-  if (command === 'readonly') {
-    const configFor = (file: string | undefined) => loadConfig(process.env, file ?? defaultConfigFile())
-    return reportingConfigProblems(() => readOnlyCommand(rest, (file) => createDriver(configFor(file)), (file) => configFor(file).storage.maintenance.readonly.enabled))
-  }
+  if (command === 'readonly') return readOnlyCommand(rest)
   if (command === 'gc') return gcCommand(rest)
   if (command === 'config' && rest[0] === 'check') return configCheck(rest.slice(1))
   if (command !== 'serve') {

@@ -1,12 +1,20 @@
 /** @module `enlil readonly on|off|status`: the read-only marker every instance on the store follows. */
 import type { StorageDriver } from '../storage/driver.js'
 import { readMarker, setReadOnly } from '../registry/readonly.js'
+import { loadConfig } from '../config/load.js'
+import { createDriver } from '../server/storage.js'
+import { defaultConfigFile, reportingConfigProblems } from './config-file.js'
 
 /**
  * `enlil readonly on|off|status [CONFIG]`: writes or removes the marker object in the store that
  * every instance on it checks (within a few seconds), so one command switches them all.
  */
-export async function readOnlyCommand(args: string[], loadDriver: (file: string | undefined) => Promise<StorageDriver>, configured: (file: string | undefined) => boolean): Promise<number> {
+export function readOnlyCommand(args: string[]): Promise<number> {
+  const configFor = (file: string | undefined) => loadConfig(process.env, file ?? defaultConfigFile())
+  return reportingConfigProblems(() => switchReadOnly(args, (file) => createDriver(configFor(file)), (file) => configFor(file).storage.maintenance.readonly.enabled))
+}
+
+async function switchReadOnly(args: string[], loadDriver: (file: string | undefined) => Promise<StorageDriver>, configured: (file: string | undefined) => boolean): Promise<number> {
   const [action, ...rest] = args
   const reasonIndex = rest.indexOf('--reason')
   const reason = reasonIndex >= 0 ? rest[reasonIndex + 1] : undefined
