@@ -1,6 +1,6 @@
 /**
  * @module The configuration reference: README.md's option table, rendered from the zod schema in
- * config.ts (each option's `.meta` description, its default, the environment tables), so that the
+ * schema.ts (each option's `.meta` description, its default, the environment tables), so that the
  * README cannot drift from the code. `npm run docs:config` rewrites the table; doc.test.ts
  * fails when it differs or when an option has no description.
  */

@@ -180,7 +180,7 @@ export const configSchema = z.strictObject({
     public: bool.default(false).meta(doc('serve them on the main port too, **without authentication**')),
     path: z.string().regex(/^\/\S*$/, 'expected an absolute path such as /metrics').default('/metrics').meta(doc('the metrics path')),
   }).prefault({}),
-  /** Webhooks in distribution's format; delivery is best-effort (see notifications.ts). */
+  /** Webhooks in distribution's format; delivery is best-effort (see observe/notifications.ts). */
   notifications: z.strictObject({
     /** Accepted for compatibility with distribution's files (`includereferences`); not used. */
     events: z.record(z.string(), z.unknown()).optional().meta(doc('accepted for compatibility with distribution\'s files (`includereferences`); not used')),
