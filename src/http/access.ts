@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from '../observe/log.js'
 import { metrics } from '../observe/metrics.js'
 import type { AppEnv } from './env.js'
+import { CLIENT_CLOSED_REQUEST, clientGone, countBody } from './client-gone.js'
 import { type ClientAddresses, clientAddresses } from './client-address.js'
 
 export interface RequestContextOptions {
@@ -51,17 +52,20 @@ export function requestContext(options: RequestContextOptions) {
     c.set('log', log.child({ requestId }))
     c.set('clientAddress', addresses.ofRequest(c))
     const started = performance.now()
-    const socket = c.env?.incoming?.socket
+    const incoming = c.env?.incoming
+    const socket = incoming?.socket
     const written = socket?.bytesWritten ?? 0
+    const body = incoming && (c.req.header('content-length') || c.req.header('transfer-encoding')) ? countBody(incoming) : undefined
     await next()
     const outgoing = c.env?.outgoing
     const record = () => {
       const path = c.req.path
       const route = routeTemplate(path, options.tokenPath, options.metricsPath)
       const method = c.req.method
-      const status = outgoing ? outgoing.statusCode : c.res.status
+      const status = clientGone(incoming, outgoing) ? CLIENT_CLOSED_REQUEST : outgoing ? outgoing.statusCode : c.res.status
       const ms = performance.now() - started
-      const bytesIn = c.var.bytesIn ?? (Number(c.req.header('content-length')) || 0)
+      // What arrived, not what was announced: a client that went away sent less.
+      const bytesIn = body?.received ?? c.var.bytesIn ?? (Number(c.req.header('content-length')) || 0)
       const bytesOut = socket ? socket.bytesWritten - written : Number(c.res.headers.get('content-length')) || 0
       metrics.requests.inc([route, method, String(status)])
       metrics.requestSeconds.observe(ms / 1000, [route, method])

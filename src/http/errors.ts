@@ -3,6 +3,7 @@ import type { Context } from 'hono'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { type ErrorCode, isRegistryError, RegistryError } from '../oci/errors.js'
 import type { AppEnv } from './env.js'
+import { CLIENT_CLOSED_REQUEST, requestBrokeOff } from './client-gone.js'
 import { API_VERSION_HEADER } from './routes/deps.js'
 import { metrics } from '../observe/metrics.js'
 
@@ -17,6 +18,11 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     c.var.log?.warn('request failed after the response started', { err })
     outgoing.destroy()
     return RESPONSE_ALREADY_SENT
+  }
+  if (requestBrokeOff(c.env?.incoming)) {
+    // The request broke off because its client left: nobody hears an answer, and it is no error of ours.
+    c.var.log?.info('client closed the request', { method: c.req.method, path: c.req.path, reason: err.message })
+    return new Response(null, { status: CLIENT_CLOSED_REQUEST })
   }
   const known = isRegistryError(err) ? err : fromStorage(err)
   if (!known) {

@@ -100,4 +100,15 @@ describe('writeBatched', () => {
     await expect(writeBatched(file, broken(), 100, { batchBytes: 4096, inFlight: 2 })).rejects.toThrow('client went away')
     expect(file.bytes.subarray(100).equals(body)).toBe(true)
   })
+
+  it('after a broken body, keeps the pieces gathered since the last batch too: they are bytes that arrived', async () => {
+    const file = new MemoryFile()
+    const body = pattern(2 * 4096 + 1500)
+    async function* broken() {
+      yield* pieces(body, 500)
+      throw new Error('client went away')
+    }
+    await expect(writeBatched(file, broken(), 0, { batchBytes: 4096, inFlight: 2 })).rejects.toThrow('client went away')
+    expect(file.bytes.equals(body)).toBe(true)
+  })
 })

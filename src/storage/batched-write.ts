@@ -27,9 +27,10 @@ export const DEFAULT_BATCHES: BatchOptions = { batchBytes: 1024 * 1024, inFlight
 /**
  * Writes `body` into `file` from byte `start`; resolves to the number of bytes written.
  *
- * When the body or a write fails, the file is cut back to the end of the last batch that landed with
- * all batches before it, so it never keeps a hole or a batch that landed after a failed one: the
- * file's size then says how many of the body's bytes it holds, in order.
+ * When a write fails, the file is cut back to the end of the last batch that landed with all batches
+ * before it, so it never keeps a hole or a batch that landed after a failed one; when the body fails,
+ * what was gathered of it is written as well. The file's size then says how many of the body's bytes
+ * it holds, in order.
  */
 export async function writeBatched(
   file: PositionalFile, body: AsyncIterable<Buffer>, start: number, options: BatchOptions = DEFAULT_BATCHES,
@@ -67,6 +68,9 @@ export async function writeBatched(
     const results = await Promise.all(writing.map((w) => w.done.then(() => true, () => false)))
     const firstFailed = results.indexOf(false)
     if (firstFailed >= 0) await file.truncate(writing[firstFailed]!.at).catch(() => { /* the write's error says more */ })
+    // The body broke off (the client left) with every write landed: the pieces gathered since are
+    // bytes that arrived, in order, so they are kept too, as a resumed upload expects.
+    else if (gathered > 0) await writeFully(file, batch, position).catch(() => file.truncate(position).catch(() => {}))
     throw err
   }
 }
