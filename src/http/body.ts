@@ -47,7 +47,8 @@ function tooLarge(max: number, size: number): RegistryError {
 /**
  * Sends blob bytes as the response body. On a Node server they are copied into the raw response,
  * awaiting the whole copy (returning early truncates downloads); a client that goes away ends it
- * quietly. Under `app.request()` they go out as a Web stream.
+ * quietly, and a failure before the first byte (the bytes are gone) is thrown for the error
+ * handler to answer. Under `app.request()` they go out as a Web stream.
  */
 export async function sendBytes(
   c: Context<AppEnv>, status: number, headers: Record<string, string>,
@@ -55,10 +56,16 @@ export async function sendBytes(
 ): Promise<Response> {
   const outgoing = c.env?.outgoing
   if (outgoing && 'writeHead' in outgoing) {
-    outgoing.writeHead(status, headers)
+    // The head goes out with the first bytes: bytes found gone when opened are still a clean 404.
+    outgoing.statusCode = status
+    for (const [name, value] of Object.entries(headers)) outgoing.setHeader(name, value)
     try {
       await body.copyTo(outgoing)
     } catch (err) {
+      if (!outgoing.headersSent) {
+        for (const name of Object.keys(headers)) outgoing.removeHeader(name)
+        throw err
+      }
       c.var.log.debug('response body ended early', { err: (err as Error).message })
       outgoing.destroy()
     }

@@ -2,7 +2,8 @@
 import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Digest } from '../oci/digest.js'
-import type { ByteRange, StorageDriver } from '../storage/driver.js'
+import { type ByteRange, PathNotFoundError, type StorageDriver } from '../storage/driver.js'
+import { RegistryError } from '../oci/errors.js'
 import { LruCache } from './cache.js'
 import { paths } from './paths.js'
 
@@ -39,6 +40,8 @@ export interface BlobStoreOptions {
   redirect?: boolean
   /** How long a link seen or written here is trusted by statForPush (0: never). */
   recentLinkMs?: number
+  /** How long bytes seen here are believed to exist without asking the store (EXISTENCE_TRUSTED_MS). */
+  existenceTrustedMs?: number
 }
 
 /**
@@ -49,9 +52,18 @@ export interface BlobStoreOptions {
  */
 const RECENT_LINK_MS = 10_000
 
+/**
+ * How long "these bytes exist" is believed without asking the store. A digest's size never changes,
+ * but garbage collection may delete its bytes (on any instance): past this bound the store is
+ * asked again, so no worker answers for deleted bytes for longer.
+ */
+export const EXISTENCE_TRUSTED_MS = 5_000
+
 export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions = {}): BlobStore {
-  // Sizes of content-addressed bytes never change; caching them saves a stat on every HEAD.
-  const sizes = new LruCache<string, number>(100_000)
+  // Sizes of content-addressed bytes never change; caching them saves a stat on most HEADs. Whether
+  // the bytes are still there is a mutable fact, believed for EXISTENCE_TRUSTED_MS at most.
+  const sizes = new LruCache<string, { size: number; seenAt: number }>(100_000)
+  const existenceMs = options.existenceTrustedMs ?? EXISTENCE_TRUSTED_MS
   const recentLinkMs = options.recentLinkMs ?? RECENT_LINK_MS
   /** `repo@digest` → when the link stops being trusted. */
   const recentLinks = new LruCache<string, number>(50_000)
@@ -61,10 +73,13 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
 
   async function size(digest: Digest): Promise<number | undefined> {
     const cached = sizes.get(digest.value)
-    if (cached !== undefined) return cached
+    if (cached !== undefined && Date.now() - cached.seenAt < existenceMs) return cached.size
     const info = await driver.stat(paths.blobData(digest), 'file')
-    if (!info || info.isDirectory) return undefined
-    sizes.set(digest.value, info.size)
+    if (!info || info.isDirectory) {
+      sizes.delete(digest.value)
+      return undefined
+    }
+    sizes.set(digest.value, { size: info.size, seenAt: Date.now() })
     return info.size
   }
 
@@ -98,17 +113,24 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
         if (url) return { kind: 'redirect', size: bytes, url }
       }
       const path = paths.blobData(digest)
+      // Bytes found gone when opened (deleted since they were seen): forget them, and say so with
+      // 404 before any of the response went out, never a 200 cut short.
+      const gone = (err: unknown): never => {
+        if (!(err instanceof PathNotFoundError)) throw err
+        sizes.delete(digest.value)
+        throw new RegistryError('BLOB_UNKNOWN', `the bytes of blob ${digest.value} are gone from the store (garbage collected)`, { digest: digest.value })
+      }
       return {
         kind: 'bytes',
         size: bytes,
-        copyTo: (out) => (driver.copyTo ? driver.copyTo(path, out, range, bytes) : driver.reader(path, range).then((r) => pipeline(r, out))),
-        stream: () => driver.reader(path, range),
+        copyTo: (out) => (driver.copyTo ? driver.copyTo(path, out, range, bytes) : driver.reader(path, range).then((r) => pipeline(r, out))).catch(gone),
+        stream: () => driver.reader(path, range).catch(gone),
       }
     },
 
     async link(repo, digest, knownSize) {
       await driver.putOnce(paths.layerLink(repo, digest), digest.value)
-      if (knownSize !== undefined) sizes.set(digest.value, knownSize)
+      if (knownSize !== undefined) sizes.set(digest.value, { size: knownSize, seenAt: Date.now() })
       remember(repo, digest)
     },
 

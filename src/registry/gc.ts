@@ -14,7 +14,7 @@
  * 3. Every repository is listed again: revisions and tags that appeared since step 1 (pushes during
  *    the run) are marked too, which takes their blobs out of the candidates. Layer links to
  *    candidates, or to bytes that are gone, are noted.
- * 4. Candidates are deleted, then the noted layer links (a dangling link only when older than grace).
+ * 4. The noted layer links are deleted (a dangling link only when older than grace), then the candidates.
  *
  * Why it is safe while pushes run, on any number of instances: a pushed blob is newer than the grace
  * period until well after its manifest is PUT (clients PUT the manifest right after the blobs), and a
@@ -342,15 +342,9 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
   for await (const repo of createCatalog(driver).walk()) again.push(repo)
   await forEachLimit(again, Math.max(1, Math.floor(concurrency / 4)), (repo) => markAgain(repo, suspectLinks))
 
-  // Step 4.
+  // Step 4: links first, then bytes, so that wherever a link is found its bytes are still there
+  // (a HEAD asks for the link each time; a worker that cached the size does not answer for gone bytes).
   const doomed = [...candidates.values()].filter((c) => !marked.has(c.digest.value))
-  await forEachLimit(doomed, concurrency, async ({ digest, size }) => {
-    emit({ kind: 'blob', digest: digest.value, size })
-    if (!dryRun) await driver.delete(paths.blob(digest))
-    summary.blobsDeleted++
-    summary.bytesFreed += size
-    if (summary.blobsDeleted % 10_000 === 0) progress(`gc: ${dryRun ? 'would delete' : 'deleted'} ${summary.blobsDeleted}/${doomed.length} blobs`)
-  })
   await forEachLimit(suspectLinks, concurrency, async ({ repo, digest }) => {
     if (marked.has(digest.value) || young.has(digest.value)) return
     if (!candidates.has(digest.value)) {
@@ -362,6 +356,13 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     emit({ kind: 'layer-link', repo, digest: digest.value })
     if (!dryRun) await driver.delete(paths.layer(repo, digest))
     summary.layerLinksDeleted++
+  })
+  await forEachLimit(doomed, concurrency, async ({ digest, size }) => {
+    emit({ kind: 'blob', digest: digest.value, size })
+    if (!dryRun) await driver.delete(paths.blob(digest))
+    summary.blobsDeleted++
+    summary.bytesFreed += size
+    if (summary.blobsDeleted % 10_000 === 0) progress(`gc: ${dryRun ? 'would delete' : 'deleted'} ${summary.blobsDeleted}/${doomed.length} blobs`)
   })
   summary.durationMs = Date.now() - started.getTime()
   return summary
