@@ -1,12 +1,17 @@
 /**
  * @module Metrics across `--workers N`: each worker counts its own; a scrape, wherever it lands,
- * sums all of them. The primary asks every worker for a snapshot over the cluster IPC channel; a
- * worker serving /metrics on the public port asks the primary for the summed text.
+ * sums all of them. The primary asks every worker for its metrics over the cluster IPC channel and
+ * prom-client aggregates them; a worker serving /metrics on the public port asks the primary for
+ * the summed text.
+ *
+ * prom-client's `AggregatorRegistry.clusterMetrics()` would do the asking, but one worker that
+ * doesn't answer (starting, dying) fails the whole scrape after 5 s, and it leaves the primary's
+ * own metrics out. So the asking is ours, bounded per worker, and the aggregation is prom-client's.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { createServer, type Server } from 'node:http'
 import type { Logger } from './log.js'
-import { type FamilySnapshot, PROMETHEUS_CONTENT_TYPE, render, snapshot } from './metrics.js'
+import { collect, type ProcessMetrics, PROMETHEUS_CONTENT_TYPE, sumText } from './metrics.js'
 
 const COLLECT = 'enlil:metrics:collect'
 const SNAPSHOT = 'enlil:metrics:snapshot'
@@ -15,7 +20,7 @@ const TEXT = 'enlil:metrics:text'
 /** A worker that doesn't answer within this is left out of the scrape (it may be starting or dying). */
 const ANSWER_MS = 2_000
 
-interface Message { type?: string; id?: number; families?: FamilySnapshot[]; text?: string }
+interface Message { type?: string; id?: number; metrics?: ProcessMetrics; text?: string }
 
 let nextId = 0
 const waiting = new Map<number, (m: Message) => void>()
@@ -27,37 +32,44 @@ export function installClusterMetrics(): void {
   installed = true
   if (cluster.isWorker) {
     process.on('message', (m: Message) => {
-      if (m?.type === COLLECT) process.send?.({ type: SNAPSHOT, id: m.id, families: snapshot() })
+      // A failing collect callback answers with no metrics rather than making the primary wait.
+      if (m?.type === COLLECT) void collect().catch((): ProcessMetrics => []).then((metrics) => process.send?.({ type: SNAPSHOT, id: m.id, metrics }))
       else if (m?.type === TEXT && m.id !== undefined) waiting.get(m.id)?.(m)
     })
     return
   }
   cluster.on('message', (worker: Worker, m: Message) => {
     if (m?.type === SNAPSHOT && m.id !== undefined) waiting.get(m.id)?.(m)
-    else if (m?.type === GATHER) void gatherFromWorkers().then((text) => worker.send({ type: TEXT, id: m.id, text }))
+    // Without text the worker serves its own metrics: better than nothing, and no rejection left unhandled here.
+    else if (m?.type === GATHER) void gatherFromWorkers().catch(() => undefined).then((text) => worker.send({ type: TEXT, id: m.id, text }))
   })
 }
 
-function ask<T>(send: (id: number) => void, pick: (m: Message) => T, fallback: T): Promise<T> {
+/** Sends a request and waits for its answer, or `undefined` after ANSWER_MS. */
+function ask(send: (id: number) => void): Promise<Message | undefined> {
   const id = ++nextId
-  return new Promise<T>((ok) => {
-    const timer = setTimeout(() => { waiting.delete(id); ok(fallback) }, ANSWER_MS)
-    waiting.set(id, (m) => { clearTimeout(timer); waiting.delete(id); ok(pick(m)) })
+  return new Promise((ok) => {
+    const timer = setTimeout(() => { waiting.delete(id); ok(undefined) }, ANSWER_MS)
+    waiting.set(id, (m) => { clearTimeout(timer); waiting.delete(id); ok(m) })
     send(id)
   })
 }
 
 async function gatherFromWorkers(): Promise<string> {
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected())
-  const snapshots = await Promise.all(workers.map((w) => ask<FamilySnapshot[]>((id) => w.send({ type: COLLECT, id }), (m) => m.families ?? [], [])))
-  return render([snapshot(), ...snapshots])
+  const answers = await Promise.all(workers.map((w) => ask((id) => w.send({ type: COLLECT, id }))))
+  return sumText([await collect(), ...answers.flatMap((m) => (m?.metrics ? [m.metrics] : []))])
 }
 
 /** The Prometheus text for this machine: this process alone, or every worker summed. */
 export async function metricsText(): Promise<string> {
-  if (cluster.isWorker) return ask((id) => process.send?.({ type: GATHER, id }), (m) => m.text ?? '', render([snapshot()]))
+  if (cluster.isWorker) return (await ask((id) => process.send?.({ type: GATHER, id })))?.text ?? ownText()
   if (Object.keys(cluster.workers ?? {}).length > 0) return gatherFromWorkers()
-  return render([snapshot()])
+  return ownText()
+}
+
+async function ownText(): Promise<string> {
+  return sumText([await collect()])
 }
 
 /** A listener of its own for metrics (metrics.addr / http.debug.addr): GET <path> only. */

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { Counter, Histogram, render } from './metrics.js'
+import { collect, Counter, Gauge, Histogram, PROMETHEUS_CONTENT_TYPE, snapshot, sumText } from './metrics.js'
 import { routeTemplate } from '../http/access.js'
 import { loadConfig } from '../config/load.js'
 import { metricsSettings } from '../config/settings.js'
 
 describe('metrics', () => {
-  it('renders counters and cumulative histograms, summing the snapshots of several processes', () => {
+  it('renders counters and cumulative histograms, summing the snapshots of several processes', async () => {
     const c = new Counter('t_requests_total', 'Requests.', ['route', 'status'])
     c.inc(['blob', '200'])
     c.inc(['blob', '200'], 2)
@@ -14,12 +14,27 @@ describe('metrics', () => {
     h.observe(0.05, ['blob'])
     h.observe(0.5, ['blob'])
     h.observe(5, ['blob'])
-    const one = [c.snapshot(), h.snapshot()]
-    const text = render([one, one])
+    const one = await collect()
+    const text = await sumText([one, one])
     expect(text).toContain('# TYPE t_requests_total counter\n')
     expect(text).toContain('t_requests_total{route="blob",status="200"} 6\n')
     expect(text).toContain('t_requests_total{route="say \\"hi\\"\\n",status="404"} 2\n')
     expect(text).toContain('t_seconds_bucket{route="blob",le="0.1"} 2\nt_seconds_bucket{route="blob",le="1"} 4\nt_seconds_bucket{route="blob",le="+Inf"} 6\nt_seconds_sum{route="blob"} 11.1\nt_seconds_count{route="blob"} 6\n')
+  })
+
+  it("adds prom-client's process metrics, keeps the content type, and reads counters and gauges at once", async () => {
+    const g = new Gauge('t_in_progress', 'Now.', [])
+    g.add(1)
+    g.add(-1)
+    const text = await sumText([await collect()])
+    expect(text).toMatch(/^t_in_progress 0$/m)
+    expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge\n')
+    expect(text).toContain('# TYPE process_cpu_user_seconds_total counter\n')
+    expect(text).toContain('# HELP enlil_process_resident_memory_bytes Resident memory of the process(es).\n')
+    expect(PROMETHEUS_CONTENT_TYPE).toBe('text/plain; version=0.0.4; charset=utf-8')
+    const c = new Counter('t_events_total', 'Events.', ['endpoint', 'outcome'])
+    c.inc(['down', 'dropped'], 3)
+    expect(snapshot().find((f) => f.name === 't_events_total')!.series).toEqual([[['down', 'dropped'], 3]])
   })
 
   it('names routes by template, whatever the repository is called', () => {

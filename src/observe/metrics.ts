@@ -1,99 +1,101 @@
 /**
- * @module Metrics: counter, gauge and histogram primitives, the registry's own metrics, and the
- * Prometheus text format. No dependency: the exposition format is a few lines of text.
+ * @module Metrics: the registry's own metrics and Node's process metrics, on prom-client.
  *
- * Each process counts its own; `snapshot()` gives plain JSON that the primary of `--workers N`
- * collects over IPC and `render()` sums, so a scrape sees the whole machine (metrics-cluster.ts).
+ * Callers pass label values in label order (`metrics.requests.inc([route, method, status])`); a thin
+ * facade turns them into prom-client's label objects, so a call site stays one short line and the
+ * label names live only here. Each process counts its own; `collect()` is prom-client's JSON, which
+ * the primary of `--workers N` gathers over IPC and `sumText()` aggregates (metrics-cluster.ts).
  */
+import {
+  AggregatorRegistry, collectDefaultMetrics, Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram,
+  type LabelValues, Registry,
+} from 'prom-client'
 
-type Kind = 'counter' | 'gauge' | 'histogram'
+/**
+ * enlil's own registry, not prom-client's global one: metrics a dependency registers globally are
+ * not exported by accident and can't clash with ours on a name.
+ */
+const registry = new Registry()
 
-interface HistogramValue { buckets: number[]; sum: number; count: number }
+/** prom-client's text format 0.0.4: 'text/plain; version=0.0.4; charset=utf-8', as served before. */
+export const PROMETHEUS_CONTENT_TYPE: string = registry.contentType
 
-/** One metric family as plain data: what crosses the IPC channel and what `render` reads. */
+/** The JSON of one process's metrics: what a worker sends the primary. */
+export type ProcessMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>
+
+/** A counter or gauge as plain data: label values in label order, and the value. */
 export interface FamilySnapshot {
   name: string
-  help: string
-  type: Kind
+  type: 'counter' | 'gauge'
   labelNames: string[]
-  buckets?: number[]
-  series: [string[], number | HistogramValue][]
+  series: [string[], number][]
 }
 
-interface Family {
-  snapshot(): FamilySnapshot
+/** Counters and gauges, for `snapshot()`. */
+const families: { snapshot(): FamilySnapshot }[] = []
+
+function labelObject(names: readonly string[], values: readonly string[]): LabelValues<string> {
+  const labels: Record<string, string> = {}
+  for (let i = 0; i < names.length; i++) labels[names[i]!] = values[i] ?? ''
+  return labels
 }
 
-const families: Family[] = []
-/** Values read at scrape time (memory, ...), set by their owners. */
-const collectors: (() => void)[] = []
+/**
+ * The series of a prom-client counter or gauge, read synchronously: its `get()` is async (it may
+ * run a collect callback), and test/events.test.ts reads a counter in a plain expression. The
+ * series are in `hashMap`, an undocumented field of prom-client, so this fails loudly should it go.
+ */
+function seriesOf(metric: object, labelNames: readonly string[]): [string[], number][] {
+  const hashMap = (metric as { hashMap?: Record<string, { labels: Record<string, string | number>; value: number }> }).hashMap
+  if (typeof hashMap !== 'object') throw new Error('prom-client no longer keeps series in hashMap: snapshot() must read them another way')
+  return Object.values(hashMap).map((e) => [labelNames.map((n) => String(e.labels[n] ?? '')), e.value])
+}
 
-/** Series are keyed by their label values joined with a byte that can't appear in them. */
-const SEP = '\u0000'
-
-abstract class Metric<V> implements Family {
-  protected readonly series = new Map<string, { labels: string[]; value: V }>()
-  constructor(readonly name: string, readonly help: string, readonly labelNames: string[]) {
+export class Counter {
+  readonly #metric: PromCounter<string>
+  constructor(readonly name: string, help: string, readonly labelNames: string[]) {
+    this.#metric = new PromCounter({ name, help, labelNames, registers: [registry] })
     families.push(this)
   }
 
-  protected entry(labels: readonly string[], initial: () => V): { labels: string[]; value: V } {
-    const key = labels.length === 1 ? labels[0]! : labels.join(SEP)
-    let e = this.series.get(key)
-    if (!e) {
-      e = { labels: [...labels], value: initial() }
-      this.series.set(key, e)
-    }
-    return e
-  }
-
-  abstract snapshot(): FamilySnapshot
-}
-
-export class Counter extends Metric<number> {
   inc(labels: readonly string[] = [], n = 1): void {
-    this.entry(labels, () => 0).value += n
+    this.#metric.inc(labelObject(this.labelNames, labels), n)
   }
 
   snapshot(): FamilySnapshot {
-    return { name: this.name, help: this.help, type: 'counter', labelNames: this.labelNames, series: [...this.series.values()].map((e) => [e.labels, e.value]) }
+    return { name: this.name, type: 'counter', labelNames: this.labelNames, series: seriesOf(this.#metric, this.labelNames) }
   }
 }
 
-export class Gauge extends Metric<number> {
+export class Gauge {
+  readonly #metric: PromGauge<string>
+  /** `read`, for a gauge without labels: its value, taken at each scrape. */
+  constructor(readonly name: string, help: string, readonly labelNames: string[], read?: () => number) {
+    this.#metric = new PromGauge({ name, help, labelNames, registers: [registry], ...(read ? { collect() { this.set(read()) } } : {}) })
+    families.push(this)
+  }
+
   set(value: number, labels: readonly string[] = []): void {
-    this.entry(labels, () => 0).value = value
+    this.#metric.set(labelObject(this.labelNames, labels), value)
   }
 
   add(n: number, labels: readonly string[] = []): void {
-    this.entry(labels, () => 0).value += n
+    this.#metric.inc(labelObject(this.labelNames, labels), n)
   }
 
   snapshot(): FamilySnapshot {
-    return { name: this.name, help: this.help, type: 'gauge', labelNames: this.labelNames, series: [...this.series.values()].map((e) => [e.labels, e.value]) }
+    return { name: this.name, type: 'gauge', labelNames: this.labelNames, series: seriesOf(this.#metric, this.labelNames) }
   }
 }
 
-export class Histogram extends Metric<HistogramValue> {
-  constructor(name: string, help: string, labelNames: string[], readonly buckets: number[]) {
-    super(name, help, labelNames)
+export class Histogram {
+  readonly #metric: PromHistogram<string>
+  constructor(readonly name: string, help: string, readonly labelNames: string[], readonly buckets: number[]) {
+    this.#metric = new PromHistogram({ name, help, labelNames, buckets, registers: [registry] })
   }
 
   observe(value: number, labels: readonly string[] = []): void {
-    const v = this.entry(labels, () => ({ buckets: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 })).value
-    // Non-cumulative counts per bucket; render() accumulates them.
-    let i = 0
-    while (i < this.buckets.length && value > this.buckets[i]!) i++
-    if (i < this.buckets.length) v.buckets[i]!++
-    v.sum += value
-    v.count++
-  }
-
-  snapshot(): FamilySnapshot {
-    return {
-      name: this.name, help: this.help, type: 'histogram', labelNames: this.labelNames, buckets: this.buckets,
-      series: [...this.series.values()].map((e) => [e.labels, { ...e.value, buckets: [...e.value.buckets] }]),
-    }
+    this.#metric.observe(labelObject(this.labelNames, labels), value)
   }
 }
 
@@ -110,73 +112,41 @@ export const metrics = {
   gcRuns: new Counter('enlil_gc_runs_total', 'Garbage collection runs, by outcome.', ['outcome']),
   gcBytesFreed: new Counter('enlil_gc_bytes_freed_total', 'Bytes deleted by garbage collection.', []),
   events: new Counter('enlil_notifications_total', 'Webhook events by endpoint and outcome (sent, failed attempt, dropped).', ['endpoint', 'outcome']),
-  residentMemory: new Gauge('enlil_process_resident_memory_bytes', 'Resident memory of the process(es).', []),
+  // Kept beside prom-client's process_resident_memory_bytes: dashboards and alerts use this name.
+  residentMemory: new Gauge('enlil_process_resident_memory_bytes', 'Resident memory of the process(es).', [], () => process.memoryUsage.rss()),
 }
 
-collectors.push(() => metrics.residentMemory.set(process.memoryUsage.rss()))
+// Event-loop lag, heap, GC, CPU, handles, file descriptors, under their usual names, after enlil's
+// own (registration order is the order of the text). Across workers prom-client aggregates each its
+// own way: lag averaged, the Node version taken once, the rest summed.
+collectDefaultMetrics({ register: registry })
 
-/** This process's metrics as plain data. */
+/** This process's counters and gauges as they are now (histograms are left out). */
 export function snapshot(): FamilySnapshot[] {
-  for (const collect of collectors) collect()
   return families.map((f) => f.snapshot())
 }
 
-/** Prometheus text exposition (version 0.0.4) of one or more snapshots, summed series by series. */
-export function render(snapshots: FamilySnapshot[][]): string {
-  const merged = new Map<string, FamilySnapshot & { bySeries: Map<string, [string[], number | HistogramValue]> }>()
-  for (const snap of snapshots) {
-    for (const family of snap) {
-      let m = merged.get(family.name)
-      if (!m) {
-        m = { ...family, series: [], bySeries: new Map() }
-        merged.set(family.name, m)
-      }
-      for (const [labels, value] of family.series) {
-        const key = labels.join(SEP)
-        const have = m.bySeries.get(key)
-        if (!have) m.bySeries.set(key, [labels, typeof value === 'number' ? value : { ...value, buckets: [...value.buckets] }])
-        else if (typeof value === 'number') have[1] = (have[1] as number) + value
-        else {
-          const h = have[1] as HistogramValue
-          value.buckets.forEach((n, i) => { h.buckets[i] = (h.buckets[i] ?? 0) + n })
-          h.sum += value.sum
-          h.count += value.count
-        }
-      }
-    }
-  }
-  const lines: string[] = []
-  for (const family of merged.values()) {
-    lines.push(`# HELP ${family.name} ${family.help}`, `# TYPE ${family.name} ${family.type}`)
-    for (const [labels, value] of family.bySeries.values()) {
-      const pairs = family.labelNames.map((n, i) => `${n}="${escapeLabel(labels[i] ?? '')}"`)
-      if (typeof value === 'number') {
-        lines.push(`${family.name}${braces(pairs)} ${formatNumber(value)}`)
-        continue
-      }
-      let cumulative = 0
-      family.buckets!.forEach((le, i) => {
-        cumulative += value.buckets[i] ?? 0
-        lines.push(`${family.name}_bucket${braces([...pairs, `le="${le}"`])} ${cumulative}`)
-      })
-      lines.push(`${family.name}_bucket${braces([...pairs, 'le="+Inf"'])} ${value.count}`)
-      lines.push(`${family.name}_sum${braces(pairs)} ${formatNumber(value.sum)}`)
-      lines.push(`${family.name}_count${braces(pairs)} ${value.count}`)
-    }
-  }
-  return `${lines.join('\n')}\n`
+/** This process's metrics as JSON, collect callbacks run. */
+export function collect(): Promise<ProcessMetrics> {
+  return registry.getMetricsAsJSON()
 }
 
-export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
-
-function braces(pairs: string[]): string {
-  return pairs.length === 0 ? '' : `{${pairs.join(',')}}`
+/**
+ * The text format of one or more processes' metrics, aggregated series by series by prom-client
+ * (summed; event-loop lag averaged, the Node version taken once). With one process nothing is
+ * aggregated, so nothing is omitted either: process_start_time_seconds, which prom-client leaves
+ * out of a sum over processes, stays. A bucket's `le` is moved after the other labels, where it
+ * was before prom-client (Prometheus doesn't mind; people who grep the text might).
+ */
+export function sumText(processes: ProcessMetrics[]): Promise<string> {
+  const single = processes.length === 1
+  return AggregatorRegistry.aggregate(processes.map((families) => families.map((family) => ({
+    ...family,
+    aggregator: single && family.aggregator === 'omit' ? 'first' : family.aggregator,
+    values: family.values.map((v) => ('le' in v.labels ? { ...v, labels: leLast(v.labels) } : v)),
+  })))).metrics()
 }
 
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
-}
-
-function formatNumber(n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toPrecision(12).replace(/\.?0+$/, '')
+function leLast({ le, ...others }: LabelValues<string>): LabelValues<string> {
+  return { ...others, le }
 }
