@@ -131,7 +131,7 @@ describe('webhook events', () => {
     for (let i = 0; i < 5; i++) expect((await pushMonolithic(app, 'ev/down', randomBlob(10))).status).toBe(201)
     notifier.close()
     // The first went out and failed; each later one pushed the oldest out of the two-event queue.
-    const dropped = snapshot().find((f) => f.name === 'enlil_notifications_total')!.series.find(([labels]) => labels[0] === 'down' && labels[1] === 'dropped')
+    const dropped = (await snapshot()).find((f) => f.name === 'enlil_notifications_total')!.series.find(([labels]) => labels[0] === 'down' && labels[1] === 'dropped')
     expect(dropped?.[1]).toBe(3)
   })
 })

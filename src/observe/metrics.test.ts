@@ -34,7 +34,7 @@ describe('metrics', () => {
     expect(PROMETHEUS_CONTENT_TYPE).toBe('text/plain; version=0.0.4; charset=utf-8')
     const c = new Counter('t_events_total', 'Events.', ['endpoint', 'outcome'])
     c.inc(['down', 'dropped'], 3)
-    expect(snapshot().find((f) => f.name === 't_events_total')!.series).toEqual([[['down', 'dropped'], 3]])
+    expect((await snapshot()).find((f) => f.name === 't_events_total')!.series).toEqual([[['down', 'dropped'], 3]])
   })
 
   it('names routes by template, whatever the repository is called', () => {

@@ -32,7 +32,7 @@ export interface FamilySnapshot {
 }
 
 /** Counters and gauges, for `snapshot()`. */
-const families: { snapshot(): FamilySnapshot }[] = []
+const families: { snapshot(): Promise<FamilySnapshot> }[] = []
 
 function labelObject(names: readonly string[], values: readonly string[]): LabelValues<string> {
   const labels: Record<string, string> = {}
@@ -40,15 +40,9 @@ function labelObject(names: readonly string[], values: readonly string[]): Label
   return labels
 }
 
-/**
- * The series of a prom-client counter or gauge, read synchronously: its `get()` is async (it may
- * run a collect callback), and test/events.test.ts reads a counter in a plain expression. The
- * series are in `hashMap`, an undocumented field of prom-client, so this fails loudly should it go.
- */
-function seriesOf(metric: object, labelNames: readonly string[]): [string[], number][] {
-  const hashMap = (metric as { hashMap?: Record<string, { labels: Record<string, string | number>; value: number }> }).hashMap
-  if (typeof hashMap !== 'object') throw new Error('prom-client no longer keeps series in hashMap: snapshot() must read them another way')
-  return Object.values(hashMap).map((e) => [labelNames.map((n) => String(e.labels[n] ?? '')), e.value])
+/** The series of a prom-client counter or gauge, as label values in label order. */
+async function seriesOf(metric: PromCounter<string> | PromGauge<string>, labelNames: readonly string[]): Promise<[string[], number][]> {
+  return (await metric.get()).values.map((v) => [labelNames.map((n) => String(v.labels[n] ?? '')), v.value])
 }
 
 export class Counter {
@@ -62,8 +56,8 @@ export class Counter {
     this.#metric.inc(labelObject(this.labelNames, labels), n)
   }
 
-  snapshot(): FamilySnapshot {
-    return { name: this.name, type: 'counter', labelNames: this.labelNames, series: seriesOf(this.#metric, this.labelNames) }
+  async snapshot(): Promise<FamilySnapshot> {
+    return { name: this.name, type: 'counter', labelNames: this.labelNames, series: await seriesOf(this.#metric, this.labelNames) }
   }
 }
 
@@ -83,8 +77,8 @@ export class Gauge {
     this.#metric.inc(labelObject(this.labelNames, labels), n)
   }
 
-  snapshot(): FamilySnapshot {
-    return { name: this.name, type: 'gauge', labelNames: this.labelNames, series: seriesOf(this.#metric, this.labelNames) }
+  async snapshot(): Promise<FamilySnapshot> {
+    return { name: this.name, type: 'gauge', labelNames: this.labelNames, series: await seriesOf(this.#metric, this.labelNames) }
   }
 }
 
@@ -122,8 +116,8 @@ export const metrics = {
 collectDefaultMetrics({ register: registry })
 
 /** This process's counters and gauges as they are now (histograms are left out). */
-export function snapshot(): FamilySnapshot[] {
-  return families.map((f) => f.snapshot())
+export function snapshot(): Promise<FamilySnapshot[]> {
+  return Promise.all(families.map((f) => f.snapshot()))
 }
 
 /** This process's metrics as JSON, collect callbacks run. */

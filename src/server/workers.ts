@@ -55,7 +55,7 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
   for (let i = 0; i < config.http.workers; i++) cluster.fork()
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) {
+      if (liveWorkers() === 0) {
         log.info('stopped')
         process.exit(process.exitCode ?? 0)
       }
@@ -74,7 +74,7 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
         for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM')
         process.exitCode = 1
         setTimeout(() => process.exit(1), 5_000).unref()
-        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(1)
+        if (liveWorkers() === 0) process.exit(1)
         return
       }
       log.error('a replacement worker could not start; retrying', { code, signal, retryInMs: retryMs })
@@ -132,3 +132,10 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
   return -1
 }
 
+/**
+ * Workers still running. A worker whose process exited before its IPC channel disconnected stays in
+ * `cluster.workers` until the disconnect: counting it would keep a stopping primary waiting.
+ */
+function liveWorkers(): number {
+  return Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead()).length
+}
