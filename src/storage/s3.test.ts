@@ -1,7 +1,7 @@
 /**
  * The S3 driver against a real S3 server (Ceph RGW, started by the test run): the driver contract
  * with S3's real 5 MiB part minimum, virtual-hosted addressing, cancel aborting multipart uploads,
- * and S3 failures surfacing as typed errors.
+ * S3 failures surfacing as typed errors, and bodies that break off mid-read being read on.
  */
 import { createServer, type Server } from 'node:http'
 import { Agent } from 'node:http'
@@ -10,9 +10,10 @@ import { Readable } from 'node:stream'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createBucket, deleteBucket, pendingMultipartUploads, requireS3 } from '../../test/support/s3.js'
+import { type FaultProxy, startFaultProxy } from '../../test/support/fault-proxy.js'
 import { describeStorageDriver } from './driver.contract.js'
 import { createS3Driver, MIN_PART_SIZE, type S3DriverOptions } from './s3.js'
-import { StorageUnavailableError } from './driver.js'
+import { PathNotFoundError, StorageUnavailableError } from './driver.js'
 
 const s3 = requireS3()
 const bucket = `driver-${randomBytes(4).toString('hex')}`
@@ -85,6 +86,73 @@ describe.skipIf(!s3)('s3 driver on a real S3 server', () => {
       const d = createS3Driver({ ...options(), endpoint: `http://127.0.0.1:${port}`, client: { maxAttempts: 2, retryMode: 'standard' } })
       await expect(d.getContent('any/link')).rejects.toBeInstanceOf(StorageUnavailableError)
       await expect(d.putContent('any/link', 'x')).rejects.toBeInstanceOf(StorageUnavailableError)
+    })
+  })
+
+  describe('when a body breaks off after its headers', () => {
+    let proxy: FaultProxy
+    beforeAll(async () => { proxy = await startFaultProxy({ target: s3!.endpoint }) })
+    afterAll(() => proxy.close())
+    const through = () => createS3Driver({ ...options(), endpoint: proxy.url })
+    const gets = (key: string) => (req: { method: string; url: string }) => req.method === 'GET' && req.url.split('?')[0]!.endsWith(key)
+    const readAll = async (r: Readable) => {
+      const chunks: Buffer[] = []
+      for await (const c of r) chunks.push(c as Buffer)
+      return Buffer.concat(chunks)
+    }
+
+    it('a stream resumes where it stopped (Range from the next byte, If-Match the first ETag), as often as it makes progress', async () => {
+      const d = through()
+      const bytes = randomBytes(3 * 1024 * 1024 + 17)
+      await d.writeStream('resume/blob', Readable.from([bytes]))
+      const from = proxy.log.length
+      const remove = proxy.addRule({ match: gets('/resume/blob'), fault: 'reset', times: 3, at: 0.4 })
+      try {
+        expect((await readAll(await d.reader('resume/blob'))).equals(bytes)).toBe(true)
+        const seen = proxy.log.slice(from).filter((r) => gets('/resume/blob')(r))
+        expect(seen.map((r) => r.fault)).toEqual(['reset', 'reset', 'reset', undefined])
+        const starts = seen.slice(1).map((r) => Number(/^bytes=(\d+)-(\d+)$/.exec(r.range ?? '')?.[1]))
+        expect(starts.every((s, i) => s > (starts[i - 1] ?? 0))).toBe(true)
+        expect(seen.slice(1).every((r) => r.range?.endsWith(`-${bytes.length - 1}`) && r.ifMatch === seen[1]!.ifMatch && r.ifMatch)).toBe(true)
+        // A range resumes inside the range.
+        proxy.addRule({ match: gets('/resume/blob'), fault: 'reset', times: 2, at: 0.5 })
+        expect((await readAll(await d.reader('resume/blob', { start: 100, end: 2_000_099 }))).equals(bytes.subarray(100, 2_000_100))).toBe(true)
+      } finally {
+        remove()
+      }
+    })
+
+    it('breaks in a row without progress end the stream with StorageUnavailableError', async () => {
+      const d = through()
+      await d.putContent('resume/small', randomBytes(5000))
+      const remove = proxy.addRule({ match: gets('/resume/small'), fault: 'reset', times: 20, at: 0.001 })
+      try {
+        await expect(readAll(await d.reader('resume/small'))).rejects.toBeInstanceOf(StorageUnavailableError)
+      } finally {
+        remove()
+      }
+    })
+
+    it('a small object is read again whole; when every read breaks, StorageUnavailableError; a missing one stays missing', async () => {
+      const d = through()
+      await d.putContent('resume/link', 'sha256:0123456789abcdef')
+      let remove = proxy.addRule({ match: gets('/resume/link'), fault: 'reset', times: 2, at: 0.5 })
+      expect((await d.getContent('resume/link'))?.toString()).toBe('sha256:0123456789abcdef')
+      remove()
+      remove = proxy.addRule({ match: gets('/resume/link'), fault: 'reset' })
+      try {
+        await expect(d.getContent('resume/link')).rejects.toBeInstanceOf(StorageUnavailableError)
+      } finally {
+        remove()
+      }
+      // A 404's body broken off is retried by the SDK: still "not there", not an outage.
+      remove = proxy.addRule({ match: gets('/resume/none'), fault: 'reset', times: 2 })
+      try {
+        expect(await d.getContent('resume/none')).toBeUndefined()
+        await expect(d.reader('resume/none')).rejects.toBeInstanceOf(PathNotFoundError)
+      } finally {
+        remove()
+      }
     })
   })
 })

@@ -7,15 +7,19 @@
  * the client sends, and memory per append is bounded by partSize × (queueSize + 1). All state is in
  * the bucket, so any instance continues an upload. Reading or moving an appendable object completes
  * the multipart upload first.
+ *
+ * The SDK retries a request until its headers arrive; a body that breaks off after that (a reset,
+ * a premature close) is ours to retry: small objects are read again whole, blob streams resume with
+ * a ranged GET where they stopped. When the store keeps failing, StorageUnavailableError (a 503).
  */
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
-  DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
+  DeleteObjectsCommand, GetObjectCommand, type GetObjectCommandOutput, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
   S3Client, type S3ClientConfig, S3ServiceException, UploadPartCommand, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { PassThrough, Readable } from 'node:stream'
+import { finished, PassThrough, Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
   type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, StorageUnavailableError, type StorageDriver,
@@ -28,6 +32,13 @@ const MAX_SINGLE_COPY = 5 * 1024 * MiB
 const MAX_PARTS = 10_000
 /** Bounds every listing loop: 10 million keys under one prefix at 1000 a page. */
 const MAX_LIST_PAGES = 10_000
+/**
+ * A small object is read at most BODY_ATTEMPTS times when its body breaks off; a blob stream fails at
+ * the BODY_ATTEMPTS-th break in a row with less than RESUME_PROGRESS read between them (a download
+ * that keeps making progress resumes as often as it breaks).
+ */
+const BODY_ATTEMPTS = 5
+const RESUME_PROGRESS = MiB
 
 export interface S3DriverOptions {
   bucket: string
@@ -102,10 +113,21 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     return res ? { size: res.ContentLength ?? 0, modifiedAt: res.LastModified ?? new Date(0) } : undefined
   }
 
+  /** A small object read whole (links, manifests, upload state); read again when its body breaks off. */
   async function getBytes(path: string): Promise<Buffer | undefined> {
-    const res = await call('GetObject', path, () => client.send(new GetObjectCommand({ Bucket: bucket, Key: key(path) })))
-    if (!res?.Body) return undefined
-    return Buffer.from(await res.Body.transformToByteArray())
+    for (let attempt = 1; ; attempt++) {
+      const res = await call('GetObject', path, () => client.send(new GetObjectCommand({ Bucket: bucket, Key: key(path) })))
+      if (!res?.Body) return undefined
+      try {
+        const bytes = Buffer.from(await res.Body.transformToByteArray())
+        if (res.ContentLength !== undefined && bytes.length !== res.ContentLength) throw prematureClose(bytes.length, res.ContentLength)
+        return bytes
+      } catch (err) {
+        if (!isTransient(err)) throw err
+        if (attempt >= BODY_ATTEMPTS) throw brokenBody(path, attempt, err)
+        await pause(attempt)
+      }
+    }
   }
 
   async function put(path: string, body: Uint8Array | string): Promise<void> {
@@ -256,10 +278,11 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     },
 
     async reader(path, range) {
-      const get = (at: string) => call('GetObject', at, () => client.send(new GetObjectCommand({
-        Bucket: bucket, Key: key(at), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+      const get = (at: string, r: ByteRange | undefined, etag?: string) => call('GetObject', at, () => client.send(new GetObjectCommand({
+        Bucket: bucket, Key: key(at), ...(r ? { Range: `bytes=${r.start}-${r.end}` } : {}), ...(etag ? { IfMatch: etag } : {}),
       })))
-      let res = await get(path)
+      let at = path
+      let res = await get(at, range)
       if (!res) {
         // An appendable object is read back: complete its multipart upload first.
         const done = await finalize(path)
@@ -267,10 +290,11 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
           if (done) return Readable.from([])
           throw new PathNotFoundError(path)
         }
-        res = await get(done.at)
+        at = done.at
+        res = await get(at, range)
         if (!res) throw new PathNotFoundError(path)
       }
-      return res.Body as Readable
+      return resumingBody(res, range?.start ?? 0, at, (rest, etag) => get(at, rest, etag))
     },
 
     async writeStream(path, body) {
@@ -418,6 +442,94 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
   }
 }
 
+/**
+ * A GetObject body as one stream that survives its connection breaking: after a reset or premature
+ * close the rest is asked for (`Range: bytes=<next>-<end>`, `If-Match` the first answer's ETag), so
+ * the consumer sees each byte once, in order. BODY_ATTEMPTS breaks in a row without RESUME_PROGRESS
+ * bytes between them end it with StorageUnavailableError. Backpressure passes through: nothing is
+ * buffered beyond the stream's high-water mark and the socket's.
+ */
+function resumingBody(
+  first: GetObjectCommandOutput, start: number, path: string,
+  reopen: (rest: ByteRange, etag: string | undefined) => Promise<GetObjectCommandOutput | undefined>,
+): Readable {
+  const body = first.Body as Readable
+  // Without a length there is no telling where the rest starts (S3 always sends one).
+  if (first.ContentLength === undefined) return body
+  const end = start + first.ContentLength - 1
+  let next = start
+  let source: Readable | undefined
+  let detach = () => {}
+  let failures = 0
+  const out = new Readable({
+    highWaterMark: 64 * 1024,
+    read() { source?.resume() },
+    destroy(err, done) {
+      detach()
+      source?.destroy()
+      done(err)
+    },
+  })
+
+  const attach = (s: Readable) => {
+    source = s
+    const opened = next
+    const onData = (chunk: Buffer) => {
+      next += chunk.length
+      if (!out.push(chunk)) s.pause()
+    }
+    s.on('data', onData)
+    const unwatch = finished(s, { writable: false }, (err) => {
+      detach()
+      if (out.destroyed) return
+      if (next === end + 1) out.push(null)
+      else if (next > end + 1) out.destroy(new Error(`GetObject ${path}: ${next - start} bytes, more than the ${end - start + 1} announced`))
+      else void resume(err ?? prematureClose(next - start, end - start + 1), next - opened)
+    })
+    detach = () => {
+      s.off('data', onData)
+      unwatch()
+      detach = () => {}
+    }
+  }
+
+  const resume = async (err: unknown, progress: number) => {
+    source?.destroy()
+    source = undefined
+    if (!isTransient(err)) return void out.destroy(err as Error)
+    failures = progress >= RESUME_PROGRESS ? 1 : failures + 1
+    if (failures >= BODY_ATTEMPTS) return void out.destroy(brokenBody(path, failures, err))
+    await pause(failures)
+    if (out.destroyed) return
+    try {
+      const rest = await reopen({ start: next, end }, first.ETag)
+      const restBody = rest?.Body as Readable | undefined
+      if (out.destroyed) return void restBody?.destroy()
+      if (!restBody) throw new PathNotFoundError(path)
+      if (rest!.ContentLength !== end - next + 1) {
+        restBody.destroy()
+        throw new Error(`GetObject ${path} from byte ${next}: the store answered ${rest!.ContentLength} bytes, expected ${end - next + 1}`)
+      }
+      attach(restBody)
+    } catch (reopenErr) {
+      out.destroy(reopenErr as Error)
+    }
+  }
+
+  attach(body)
+  return out
+}
+
+const pause = (attempt: number) => new Promise((ok) => setTimeout(ok, Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2)))
+
+function prematureClose(got: number, expected: number): Error {
+  return Object.assign(new Error(`Premature close: ${got} of ${expected} bytes`), { code: 'ERR_STREAM_PREMATURE_CLOSE' })
+}
+
+function brokenBody(path: string, attempts: number, err: unknown): StorageUnavailableError {
+  return new StorageUnavailableError(`GetObject ${path}: the body broke off ${attempts} times in a row (${summary(err)})`, err)
+}
+
 /** `bucket/key`, URL-encoded except for the slashes, as CopyObject and UploadPartCopy want it. */
 function copySource(bucket: string, k: string): string {
   return `${bucket}/${encodeURIComponent(k).replace(/%2F/g, '/')}`
@@ -429,12 +541,33 @@ function isNotFound(err: unknown): boolean {
 }
 
 function translate(err: unknown, what: string, path: string): unknown {
-  if (!(err instanceof S3ServiceException) && !(err as Error | undefined)?.name?.match(/Timeout|ECONN|EPIPE|Socket|NetworkingError/)) return err
-  const status = (err as S3ServiceException).$metadata?.httpStatusCode ?? 0
-  const name = (err as Error).name
-  if (name === 'QuotaExceeded' || (name === 'EntityTooLarge' && status === 400)) return new StorageFullError(path, err)
-  if (status === 503 || status === 500 || status === 429 || status === 0 || name === 'SlowDown' || name === 'Throttling') {
-    return new StorageUnavailableError(`${what} ${path}: the object store answered ${name}${status ? ` (${status})` : ''} after retries`, err)
-  }
+  const status = err instanceof S3ServiceException ? err.$metadata?.httpStatusCode ?? 0 : undefined
+  const name = (err as Error | undefined)?.name
+  if (status !== undefined && (name === 'QuotaExceeded' || (name === 'EntityTooLarge' && status === 400))) return new StorageFullError(path, err)
+  if (status === 0 || isTransient(err)) return new StorageUnavailableError(`${what} ${path}: the object store answered ${summary(err)} after retries`, err)
   return err
+}
+
+const TRANSIENT_STATUS = new Set([429, 500, 502, 503, 504])
+const TRANSIENT_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'InternalError', 'ServiceUnavailable', 'NetworkingError'])
+/** Node's socket and stream errors: a reset (`aborted`, ECONNRESET), a premature close, a timeout. */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET',
+])
+
+/** Trouble that may pass: throttling, 5xx, and a connection that broke (while sending, or reading a body). */
+function isTransient(err: unknown, depth = 0): boolean {
+  const e = err as { name?: string; code?: string; message?: string; cause?: unknown; $metadata?: { httpStatusCode?: number } } | undefined
+  if (!e || typeof e !== 'object' || e.name === 'AbortError') return false
+  if (TRANSIENT_STATUS.has(e.$metadata?.httpStatusCode ?? 0)) return true
+  if (TRANSIENT_NAMES.has(e.name ?? '') || /Timeout|Socket/.test(e.name ?? '') || TRANSIENT_CODES.has(e.code ?? '')) return true
+  if (/^(aborted|Premature close|socket hang up)/.test(e.message ?? '')) return true
+  return e.cause !== undefined && depth < 5 && isTransient(e.cause, depth + 1)
+}
+
+function summary(err: unknown): string {
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } }
+  const status = e?.$metadata?.httpStatusCode
+  return `${e?.code ?? e?.name ?? 'error'}${status ? ` (${status})` : ''}${e?.message && e.message !== e.name ? `: ${e.message.split('\n')[0]}` : ''}`
 }
