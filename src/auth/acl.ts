@@ -46,6 +46,11 @@ export function allowedActions(rules: readonly AclRule[], who: Principal, wanted
   return []
 }
 
+/** Whether `who` may pull repository `name` (a mount without `from` looks for one it can read). */
+export function mayPullRepository(rules: readonly AclRule[], who: Principal, name: string): boolean {
+  return allowedActions(rules, who, { type: 'repository', name, actions: ['pull'] }).length > 0
+}
+
 /**
  * Whether any rule could grant `who` something, whatever the resource: false once an account has
  * lost all access (its refresh tokens stop working). Rules that grant nothing are not counted.

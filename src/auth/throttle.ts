@@ -8,6 +8,7 @@
  * full, expired entries go first, then the oldest that are not locked out.
  */
 import { RegistryError } from '../oci/errors.js'
+import { type Accounts, basicCredentials, InvalidCredentialsError } from './accounts.js'
 
 export const WINDOW_MS = 60_000
 export const MAX_FAILURES = 10
@@ -25,11 +26,7 @@ export const delayAfter = (count: number) => Math.min(2000, 50 * 2 ** (Math.max(
  * credentials (including the empty `Basic Og==` clients send first): those are never throttled.
  */
 export function loginKey(authorization: string | undefined, address: string): string | undefined {
-  if (!authorization || authorization.slice(0, 6).toLowerCase() !== 'basic ') return undefined
-  const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
-  const colon = decoded.indexOf(':')
-  const user = colon < 0 ? decoded : decoded.slice(0, colon)
-  const password = colon < 0 ? '' : decoded.slice(colon + 1)
+  const { user, password } = basicCredentials(authorization)
   if (user === '' && password === '') return undefined // as accounts.ts: no credentials
   // The address never holds a space, so "<address> <user>" is unambiguous.
   return `${address} ${user.slice(0, MAX_NAME)}`
@@ -136,5 +133,23 @@ export function createLoginThrottle(options: { now?: () => number; maxKeys?: num
     succeeded(key) {
       table.forget(key)
     },
+  }
+}
+
+/**
+ * The account of a Basic `Authorization` header, through the throttle: a locked-out key gets 429
+ * before any password is checked, a wrong password waits out its delay and then throws
+ * InvalidCredentialsError, a right one forgets the key's failures. Undefined without credentials.
+ */
+export async function throttledLogin(throttle: LoginThrottle, accounts: Accounts, authorization: string | undefined, address: string): Promise<string | undefined> {
+  const key = loginKey(authorization, address)
+  if (key !== undefined) throttle.check(key)
+  try {
+    const account = await accounts.fromBasic(authorization)
+    if (account !== undefined && key !== undefined) throttle.succeeded(key)
+    return account
+  } catch (err) {
+    if (err instanceof InvalidCredentialsError && key !== undefined) await throttle.failed(key)
+    throw err
   }
 }

@@ -8,7 +8,7 @@ import { createAccounts, createAccountsFromText } from '../auth/accounts.js'
 import { createTokenIssuer, loadSigningKey } from '../auth/token.js'
 import { createTokenAuthorizer } from '../auth/token-authorizer.js'
 import { createExternalVerifier } from '../auth/external-issuer.js'
-import { allowedActions } from '../auth/acl.js'
+import { mayPullRepository } from '../auth/acl.js'
 import { s3Endpoint } from './storage.js'
 
 function s3KeyOptions(config: Config) {
@@ -38,7 +38,7 @@ export async function createAuth(config: Config, log: Logger): Promise<Pick<AppO
   const acl = config.auth.acl
   // What the token service would grant: without rules an account gets what it asks, anonymous nothing.
   const mayPull = (subject: string, name: string, source: string) => acl
-    ? allowedActions(acl, { account: subject, labels: subject ? accounts.labels(subject) : {}, ip: source }, { type: 'repository', name, actions: ['pull'] }).length > 0
+    ? mayPullRepository(acl, { account: subject, labels: subject ? accounts.labels(subject) : {}, ip: source }, name)
     : subject !== ''
   return {
     authorizer: createTokenAuthorizer({ verify: issuer.verifyAccess, service: token.service, realm: token.realm, path: token.path, mayPull }),

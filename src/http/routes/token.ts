@@ -10,7 +10,7 @@ import type { Access } from '../../auth/authorizer.js'
 import { type Accounts, InvalidCredentialsError } from '../../auth/accounts.js'
 import { parseScope, type TokenIssuer } from '../../auth/token.js'
 import { isName } from '../../oci/names.js'
-import { loginKey } from '../../auth/throttle.js'
+import { throttledLogin } from '../../auth/throttle.js'
 import { sharedLoginThrottle } from '../../auth/throttle-cluster.js'
 import type { AppEnv } from '../env.js'
 import { type ClientAddresses, clientAddresses } from '../client-address.js'
@@ -49,18 +49,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
    * The account of Basic credentials; wrong ones are slowed down and, repeated, lock that account
    * out from that address (429). Anonymous requests are never throttled.
    */
-  const login = async (source: string, header: string | undefined) => {
-    const key = loginKey(header, source)
-    if (key !== undefined) throttle.check(key)
-    try {
-      const account = await options.accounts.fromBasic(header)
-      if (account !== undefined && key !== undefined) throttle.succeeded(key)
-      return account
-    } catch (err) {
-      if (err instanceof InvalidCredentialsError && key !== undefined) await throttle.failed(key)
-      throw err
-    }
-  }
+  const login = (source: string, header: string | undefined) => throttledLogin(throttle, options.accounts, header, source)
   /** `refreshFor`: the Basic header that proved `account`, when a refresh token is asked for. */
   const answer = async (account: string | undefined, access: Access[], refreshFor?: string) => {
     const token = await options.issuer.issue(account ?? '', access)
