@@ -242,13 +242,19 @@ function exchange(url, method, requestTarget, headers, authorization, body) {
       resolve({ status, head, rest, info: `${method} ${requestTarget}\n→ ${head}\n  ${shown}` })
     }
     const overall = setTimeout(finish, 10_000)
-    socket.on('error', (err) => { clearTimeout(overall); clearTimeout(settle); reject(err) })
+    // A registry that refuses a request early may close (or reset) before it read the body: its
+    // answer, when it got here whole, is the result.
+    socket.on('error', (err) => {
+      if (data.includes('\r\n\r\n')) return finish()
+      clearTimeout(overall); clearTimeout(settle); reject(err)
+    })
     socket.on('data', (chunk) => {
       data = Buffer.concat([data, chunk])
       if (!settle && data.includes('\r\n\r\n')) settle = setTimeout(finish, 500)
     })
     socket.on('end', finish)
     socket.write(lines.join('\r\n'))
-    if (body !== undefined) socket.write(body)
+    // The body follows unless the registry answered the head already (then it would only be refused).
+    if (body !== undefined) setTimeout(() => { if (data.length === 0 && !socket.destroyed) socket.write(body, () => {}) }, 200)
   })
 }

@@ -20,7 +20,12 @@ export function raw(base: string, method: string, path: string, headers: Record<
     const chunks: Buffer[] = []
     const timer = setTimeout(() => socket.destroy(new Error(`no answer to ${method} ${path} within 10 s`)), 10_000)
     socket.on('data', (d: Buffer) => chunks.push(d))
-    socket.on('error', (err) => { clearTimeout(timer); reject(err) })
+    // A refusal may close (or reset) the connection before the body was read: the answer that came whole is the result.
+    socket.on('error', (err) => {
+      if (Buffer.concat(chunks).includes('\r\n\r\n')) return socket.destroy()
+      clearTimeout(timer)
+      reject(err)
+    })
     socket.on('close', () => {
       clearTimeout(timer)
       const text = Buffer.concat(chunks).toString('latin1')
