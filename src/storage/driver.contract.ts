@@ -85,6 +85,21 @@ export function describeStorageDriver(name: string, makeDriver: () => StorageDri
       await d.delete(`${base}/a/link`) // idempotent
     })
 
+    it('createOnce: exactly one of many concurrent creators wins, and the winner\'s content is what every reader sees', async () => {
+      const d = await makeDriver()
+      const base = unique()
+      const results = await Promise.all(Array.from({ length: 8 }, (_, i) => d.createOnce(`${base}/claims/one`, `writer ${i}`)))
+      expect(results.filter(Boolean)).toHaveLength(1)
+      const winner = results.indexOf(true)
+      expect((await d.getContent(`${base}/claims/one`))?.toString()).toBe(`writer ${winner}`)
+      expect(await d.createOnce(`${base}/claims/one`, 'late')).toBe(false)
+      expect((await d.getContent(`${base}/claims/one`))?.toString()).toBe(`writer ${winner}`)
+      expect(await d.list(`${base}/claims`)).toEqual(['one'])
+      await d.delete(`${base}/claims/one`)
+      expect(await d.createOnce(`${base}/claims/one`, 'again')).toBe(true)
+      await d.delete(base)
+    })
+
     it('lists direct children, files and folders, and [] for a missing folder', async () => {
       const d = await makeDriver()
       const base = unique()

@@ -78,6 +78,13 @@ export interface StorageDriver {
    * putContent where the store allows: a reader may briefly see it empty while it is created.
    */
   putOnce(path: string, data: Uint8Array | string): Promise<void>
+  /**
+   * Creates a small object only if nothing is at the path, atomically across processes and
+   * instances (`If-None-Match: *` on S3, an exclusive link on disk): resolves true when this call
+   * created it, false when it was there already. Readers see the whole content or nothing. The
+   * one compare-and-set the registry's fences (GC decisions, upload writers) are built on.
+   */
+  createOnce(path: string, data: Uint8Array | string): Promise<boolean>
   /** Names of the direct children of a folder, unsorted; [] when it does not exist. */
   list(path: string): Promise<string[]>
   /** Moves an object; throws PathNotFoundError when the source is missing. */

@@ -1,6 +1,6 @@
 /** @module Filesystem driver: a folder laid out like distribution's, atomic writes by rename. */
 import { constants, createReadStream } from 'node:fs'
-import { type FileHandle, open, readdir, rm, stat as statInPool } from 'node:fs/promises'
+import { type FileHandle, link, open, readdir, rm, stat as statInPool } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
@@ -204,6 +204,24 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
         await withParent(p, () => writeFile(p, data))
       } catch (err) {
         throw fullOr(err, path)
+      }
+    },
+
+    async createOnce(path, data) {
+      // The whole content is written under a temporary name, then linked to the path: link(2)
+      // fails with EEXIST when something is there, so exactly one writer wins and no reader sees
+      // a partial object.
+      const p = full(path)
+      const tmp = tmpName(p)
+      try {
+        await withParent(p, () => writeFile(tmp, data, { exclusive: true, durable }))
+        await link(tmp, p)
+        return true
+      } catch (err) {
+        if (code(err) === 'EEXIST') return false
+        throw fullOr(err, path)
+      } finally {
+        await rm(tmp, { force: true })
       }
     },
 

@@ -386,6 +386,27 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     },
     putOnce: put,
 
+    async createOnce(path, data) {
+      // A concurrent conditional write to the same key answers 409 on AWS: it is decided in a moment.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(path), Body: data, IfNoneMatch: '*', ...sse }))
+          return true
+        } catch (err) {
+          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+          if (status === 412) return false
+          if (status === 409 && attempt < BODY_ATTEMPTS) {
+            await pause(attempt)
+            continue
+          }
+          if (status === 501 || (err as Error).name === 'NotImplemented') {
+            throw new Error(`PutObject ${path}: the object store does not support conditional writes (If-None-Match: *), which garbage collection and upload sessions need`, { cause: err })
+          }
+          throw translate(err, 'PutObject', path)
+        }
+      }
+    },
+
     async list(path) {
       const names = new Set<string>()
       const base = `${key(path)}/`
