@@ -5,6 +5,7 @@ import type { Digest } from '../oci/digest.js'
 import { type ByteRange, PathNotFoundError, type StorageDriver } from '../storage/driver.js'
 import { RegistryError } from '../oci/errors.js'
 import { LruCache } from './cache.js'
+import type { GcFence } from './gc-protocol.js'
 import { paths } from './paths.js'
 
 export interface BlobInfo {
@@ -21,6 +22,11 @@ export interface BlobStore {
   /** undefined: not linked in this repository (or its bytes are gone). */
   stat(repo: string, digest: Digest): Promise<BlobInfo | undefined>
   /**
+   * `stat` for a HEAD: the client asks whether it must push the blob, and skips it on a yes. A yes
+   * is a use in the sense of gc-protocol.ts: garbage collection won't delete the blob after it.
+   */
+  statForReuse(repo: string, digest: Digest): Promise<BlobInfo | undefined>
+  /**
    * `stat` for the checks of a push (a manifest's references, a mount's source): a link this process
    * wrote or found in the last `recentLinkMs` counts without asking the store. Never answers HEAD or GET.
    */
@@ -30,7 +36,7 @@ export interface BlobStore {
   open(digest: Digest, range?: ByteRange): Promise<BlobBody>
   /** `size`, when the caller knows it (a verified upload), saves a later lookup. */
   link(repo: string, digest: Digest, size?: number): Promise<void>
-  /** Links a blob of `from` into `to`; undefined when `from` doesn't have it. */
+  /** Links a blob of `from` into `to`; undefined when `from` doesn't have it. Run it inside a GC fence use. */
   mount(from: string, to: string, digest: Digest): Promise<BlobInfo | undefined>
   /** Removes the blob from the repository; the bytes stay until garbage collection. Resolves false when not linked. */
   unlink(repo: string, digest: Digest): Promise<boolean>
@@ -38,6 +44,8 @@ export interface BlobStore {
 
 export interface BlobStoreOptions {
   redirect?: boolean
+  /** Garbage collection's fence: HEADs are uses, and a run seen drops cached existence. */
+  fence?: GcFence
   /** How long a link seen or written here is trusted by statForPush (0: never). */
   recentLinkMs?: number
   /** How long bytes seen here are believed to exist without asking the store (EXISTENCE_TRUSTED_MS). */
@@ -61,8 +69,13 @@ export const EXISTENCE_TRUSTED_MS = 5_000
 
 export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions = {}): BlobStore {
   // Sizes of content-addressed bytes never change; caching them saves a stat on most HEADs. Whether
-  // the bytes are still there is a mutable fact, believed for EXISTENCE_TRUSTED_MS at most.
-  const sizes = new LruCache<string, { size: number; seenAt: number }>(100_000)
+  // the bytes are still there is a mutable fact, believed for EXISTENCE_TRUSTED_MS at most, and
+  // not at all once this process saw a GC run it had not seen when it cached it (the fence's epoch).
+  const sizes = new LruCache<string, { size: number; seenAt: number; epoch: number }>(100_000)
+  const fence = options.fence
+  const epoch = () => fence?.epoch() ?? 0
+  /** `repo@digest` → when this process last rewrote the link (a HEAD's touch, at most once a second). */
+  const touched = new LruCache<string, number>(50_000)
   const existenceMs = options.existenceTrustedMs ?? EXISTENCE_TRUSTED_MS
   const recentLinkMs = options.recentLinkMs ?? RECENT_LINK_MS
   /** `repo@digest` → when the link stops being trusted. */
@@ -73,13 +86,14 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
 
   async function size(digest: Digest): Promise<number | undefined> {
     const cached = sizes.get(digest.value)
-    if (cached !== undefined && Date.now() - cached.seenAt < existenceMs) return cached.size
+    if (cached !== undefined && cached.epoch === epoch() && Date.now() - cached.seenAt < existenceMs) return cached.size
+    const at = epoch()
     const info = await driver.stat(paths.blobData(digest), 'file')
     if (!info || info.isDirectory) {
       sizes.delete(digest.value)
       return undefined
     }
-    sizes.set(digest.value, { size: info.size, seenAt: Date.now() })
+    sizes.set(digest.value, { size: info.size, seenAt: Date.now(), epoch: at })
     return info.size
   }
 
@@ -87,12 +101,29 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
     return (await driver.stat(paths.layerLink(repo, digest), 'file')) !== undefined
   }
 
+  async function stat(repo: string, digest: Digest): Promise<BlobInfo | undefined> {
+    const [linked, bytes] = await Promise.all([isLinked(repo, digest), size(digest)])
+    return linked && bytes !== undefined ? { digest, size: bytes } : undefined
+  }
+
   return {
     size,
+    stat,
 
-    async stat(repo, digest) {
-      const [linked, bytes] = await Promise.all([isLinked(repo, digest), size(digest)])
-      return linked && bytes !== undefined ? { digest, size: bytes } : undefined
+    async statForReuse(repo, digest) {
+      if (!fence) return stat(repo, digest)
+      return fence.use([digest], async (doomed) => {
+        if (doomed.has(digest.value)) return undefined
+        const [link, bytes] = await Promise.all([driver.stat(paths.layerLink(repo, digest), 'file'), size(digest)])
+        if (!link || bytes === undefined) return undefined
+        // The link's time says when the blob was last used: GC keeps blobs used within its grace.
+        const key = `${repo}@${digest.value}`
+        if (fence.stale(link.modifiedAt) && Date.now() - (touched.get(key) ?? 0) >= 1_000) {
+          touched.set(key, Date.now())
+          await driver.putOnce(paths.layerLink(repo, digest), digest.value)
+        }
+        return { digest, size: bytes }
+      })
     },
 
     async statForPush(repo, digest) {
@@ -101,7 +132,7 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
         const bytes = await size(digest)
         if (bytes !== undefined) return { digest, size: bytes }
       }
-      const found = await this.stat(repo, digest)
+      const found = await stat(repo, digest)
       if (found) remember(repo, digest)
       return found
     },
@@ -130,7 +161,7 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
 
     async link(repo, digest, knownSize) {
       await driver.putOnce(paths.layerLink(repo, digest), digest.value)
-      if (knownSize !== undefined) sizes.set(digest.value, { size: knownSize, seenAt: Date.now() })
+      if (knownSize !== undefined) sizes.set(digest.value, { size: knownSize, seenAt: Date.now(), epoch: epoch() })
       remember(repo, digest)
     },
 

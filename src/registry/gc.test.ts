@@ -61,7 +61,8 @@ describe('garbage collection (filesystem store)', () => {
   const later = () => new Date(Date.now() + 2 * HOUR)
   async function gc(options: Partial<GcOptions> = {}) {
     const items: GcItem[] = []
-    const summary = await collectGarbage(driver, { graceMs: HOUR, now: later, onDelete: (i) => items.push(i), ...options })
+    // No push runs beside these runs: nothing to settle (gc-protocol.test.ts forces the races).
+    const summary = await collectGarbage(driver, { graceMs: HOUR, now: later, onDelete: (i) => items.push(i), protocol: { settleMs: 0 }, ...options })
     return { summary, items }
   }
 

@@ -1,9 +1,11 @@
 /**
  * @module Garbage collection: keep every blob a kept manifest reaches, delete the rest of `blobs/`.
  *
- * Works on distribution's layout through the driver's list/stat/getContent/delete only, so a folder
- * or bucket that `registry:2` filled is collected the same way. The run, in order:
+ * Works on distribution's layout through the driver's list/stat/getContent/delete (and createOnce
+ * for the protocol with pushes), so a folder or bucket that `registry:2` filled is collected the
+ * same way. The run, in order:
  *
+ * 0. The run is published (gc-protocol.ts): from now on every push that uses a blob records it.
  * 1. Per repository: retention policies drop tags; then the kept manifests are marked: tag targets,
  *    every revision (or, with delete-untagged, only revisions younger than the grace period), and,
  *    recursively, index children, subjects and referrers of kept manifests. Each kept manifest's own
@@ -11,22 +13,24 @@
  *    are unlinked (the tags' history entries and referrer entries with them).
  * 2. `blobs/` is listed; a blob not marked whose bytes were written before `start - grace` is a
  *    candidate. Only candidates are stat'ed: the cost of a run grows with the garbage, not the store.
- * 3. Every repository is listed again: revisions and tags that appeared since step 1 (pushes during
- *    the run) are marked too, which takes their blobs out of the candidates. Layer links to
- *    candidates, or to bytes that are gone, are noted.
- * 4. The noted layer links are deleted (a dangling link only when older than grace), then the candidates.
+ * 3. Once every push that could not see the run has landed (the protocol's settle time), every
+ *    repository is listed again: revisions and tags that appeared since step 1 are marked too, which
+ *    takes their blobs out of the candidates. The layer links of candidates are stat'ed: a link
+ *    written or touched (a HEAD, a mount, an upload) within the grace period keeps its blob.
+ *    Layer links to bytes that are gone are noted.
+ * 4. Each remaining candidate is decided `delete` in the store unless a push decided `keep` first
+ *    (gc-protocol.ts); then its links, then its bytes. Dangling links older than grace go too.
  *
- * Why it is safe while pushes run, on any number of instances: a pushed blob is newer than the grace
- * period until well after its manifest is PUT (clients PUT the manifest right after the blobs), and a
- * manifest PUT during the run is found by step 3 or is itself younger than grace. What remains is a
- * push, during step 4, of a manifest referencing a blob that was already unreferenced for longer
- * than the grace period; the README says so.
+ * So a blob a push linked, mounted or was told exists (HEAD 200) within the grace period or during
+ * the run is never deleted, and a manifest PUT never succeeds referencing a blob this deletes, on
+ * any number of processes and instances: gc-protocol.ts has the argument.
  */
 import { tryParseDigest, type Digest } from '../oci/digest.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { LruCache } from './cache.js'
 import { createCatalog } from './catalog.js'
 import { forEachLimit, mapLimit } from './parallel.js'
+import { type GcRunOptions, startGcRun } from './gc-protocol.js'
 import { BLOBS, paths } from './paths.js'
 import { planRetention, policyFor, type RetentionPolicy } from './retention.js'
 
@@ -45,6 +49,21 @@ export interface GcOptions {
   /** Store requests in flight. */
   concurrency?: number
   now?: () => Date
+  /** Clocks, settle time and lease of the protocol with pushes (tests). */
+  protocol?: GcRunOptions
+  /** Points where tests hold the run to force an interleaving with pushes. */
+  hooks?: GcHooks
+}
+
+export interface GcHooks {
+  /** The run is published; nothing is marked yet. */
+  published?: () => Promise<void>
+  /** Candidates are listed; the settle wait comes next. */
+  listed?: (candidates: readonly string[]) => Promise<void>
+  /** Repositories were listed again and links stat'ed: the decisions come next. */
+  rechecked?: (doomed: readonly string[]) => Promise<void>
+  /** A blob was decided: `deleting` false when a push kept it. */
+  decided?: (digest: string, deleting: boolean) => Promise<void>
 }
 
 export type GcItem =
@@ -61,8 +80,10 @@ export interface GcSummary {
   blobsScanned: number
   blobsDeleted: number
   bytesFreed: number
-  /** Unreferenced blobs left alone because they are younger than the grace period. */
+  /** Unreferenced blobs left alone because they, or a link to them, were written or used within the grace period. */
   blobsInGrace: number
+  /** Unreferenced blobs kept because a push used them while the run decided. */
+  blobsReused: number
   tagsDeleted: number
   manifestsDeleted: number
   layerLinksDeleted: number
@@ -119,14 +140,15 @@ async function listDigests(driver: StorageDriver, folder: string): Promise<Diges
 
 export async function collectGarbage(driver: StorageDriver, options: GcOptions): Promise<GcSummary> {
   const started = (options.now ?? (() => new Date()))()
-  // S3 timestamps have whole-second precision: a positive grace gets that second on top.
-  const cutoff = started.getTime() - options.graceMs - (options.graceMs > 0 ? 1000 : 0)
+  // A positive grace gets two seconds on top: S3 keeps whole-second times, and a use rewrites a
+  // link only when it is older than a second (gc-protocol.ts TOUCH_AFTER_MS).
+  const cutoff = started.getTime() - options.graceMs - (options.graceMs > 0 ? 2000 : 0)
   const dryRun = options.dryRun ?? false
   const concurrency = options.concurrency ?? 16
   const progress = options.progress ?? (() => {})
   const emit = options.onDelete ?? (() => {})
   const summary: GcSummary = {
-    dryRun, repositories: 0, manifests: 0, blobsScanned: 0, blobsDeleted: 0, bytesFreed: 0, blobsInGrace: 0,
+    dryRun, repositories: 0, manifests: 0, blobsScanned: 0, blobsDeleted: 0, bytesFreed: 0, blobsInGrace: 0, blobsReused: 0,
     tagsDeleted: 0, manifestsDeleted: 0, layerLinksDeleted: 0, durationMs: 0,
   }
 
@@ -295,77 +317,141 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
       }
     }
     const roots = [...tags.values(), ...revisions].filter((d) => !traversed.has(d) && !untaggedDecided.has(`${repo}@${d}`))
-    if (roots.length > 0) await keep(repo, roots, revisions, new Set(), new Set(), traversed)
+    const reached = new Set<string>()
+    if (roots.length > 0) await keep(repo, roots, revisions, reached, new Set(), traversed)
+    // An index (or referrer) pushed meanwhile names a manifest that step 1 unlinked as untagged:
+    // put its link back, or the new manifest would point at nothing.
+    for (const d of reached) {
+      const refs = await references(d)
+      for (const child of [...refs.manifests, ...(refs.subject ? [refs.subject] : [])]) {
+        if (!unlinked.has(`${repo}@${child}`)) continue
+        const digest = tryParseDigest(child)!
+        unlinked.delete(`${repo}@${child}`)
+        await driver.putOnce(paths.revisionLink(repo, digest), digest.value)
+        progress(`gc: ${repo}@${d} names ${child}, unlinked earlier in this run: link restored`)
+      }
+    }
     for (const d of await listDigests(driver, paths.layers(repo))) {
       if (!marked.has(d.value)) suspectLinks.push({ repo, digest: d })
     }
   }
 
-  const repositories: string[] = []
-  for await (const repo of createCatalog(driver).walk()) repositories.push(repo)
-  summary.repositories = repositories.length
-  progress(`gc: ${dryRun ? 'dry run: ' : ''}marking ${repositories.length} repositories (grace ${Math.round(options.graceMs / 1000)} s${options.deleteUntagged ? ', deleting untagged manifests' : ''})`)
-  let done = 0
-  await forEachLimit(repositories, Math.max(1, Math.floor(concurrency / 4)), async (repo) => {
-    await markRepository(repo)
-    if (++done % 100 === 0) progress(`gc: marked ${done}/${repositories.length} repositories, ${marked.size} digests in use`)
-  })
-  progress(`gc: marked ${marked.size} digests in use in ${repositories.length} repositories (${summary.manifests} manifests); listing blobs`)
-
-  // Step 2: candidates are unmarked blobs older than grace.
-  const candidates = new Map<string, { digest: Digest; size: number }>()
-  const young = new Set<string>()
-  for (const algorithm of await driver.list(BLOBS)) {
-    const prefixes = await driver.list(`${BLOBS}/${algorithm}`)
-    await forEachLimit(prefixes, Math.max(1, Math.floor(concurrency / 4)), async (prefix) => {
-      const unmarked: Digest[] = []
-      for (const hex of await driver.list(`${BLOBS}/${algorithm}/${prefix}`)) {
-        const d = tryParseDigest(`${algorithm}:${hex}`)
-        if (!d) continue
-        if (++summary.blobsScanned % 10_000 === 0) progress(`gc: listed ${summary.blobsScanned} blobs`)
-        if (!marked.has(d.value)) unmarked.push(d)
-      }
-      await forEachLimit(unmarked, Math.max(1, Math.floor(concurrency / 2)), async (d) => {
-        const info = await driver.stat(paths.blobData(d))
-        if (!info || info.isDirectory) return
-        if (info.modifiedAt.getTime() >= cutoff) young.add(d.value)
-        else candidates.set(d.value, { digest: d, size: info.size })
-      })
-    })
+  // Published before anything is marked: every push from here on records what it uses.
+  const run = dryRun ? undefined : await startGcRun(driver, options.protocol)
+  try {
+    if (run) await options.hooks?.published?.()
+    await sweep(run)
+  } catch (err) {
+    // The run's error is the one to report, not a store that also refuses the run's record.
+    await run?.finish().catch(() => {})
+    throw err
   }
-  summary.blobsInGrace = young.size
-  progress(`gc: ${summary.blobsScanned} blobs, ${candidates.size} unreferenced and older than grace, ${young.size} unreferenced but younger; checking for pushes during the run`)
+  await run?.finish()
+  summary.durationMs = Date.now() - started.getTime()
+  if (!dryRun) {
+    const record = { ...summary, startedAt: started.toISOString(), finishedAt: new Date().toISOString() }
+    await driver.putContent(paths.gcLastRun, JSON.stringify(record)).catch((err: unknown) => progress(`gc: could not record the run's summary: ${(err as Error).message}`))
+  }
+  return summary
 
-  // Step 3.
-  const suspectLinks: { repo: string; digest: Digest }[] = []
-  const again: string[] = []
-  for await (const repo of createCatalog(driver).walk()) again.push(repo)
-  await forEachLimit(again, Math.max(1, Math.floor(concurrency / 4)), (repo) => markAgain(repo, suspectLinks))
+  async function sweep(run: Awaited<ReturnType<typeof startGcRun>> | undefined): Promise<void> {
+    const repositories: string[] = []
+    for await (const repo of createCatalog(driver).walk()) repositories.push(repo)
+    summary.repositories = repositories.length
+    progress(`gc: ${dryRun ? 'dry run: ' : ''}marking ${repositories.length} repositories (grace ${Math.round(options.graceMs / 1000)} s${options.deleteUntagged ? ', deleting untagged manifests' : ''})`)
+    let done = 0
+    await forEachLimit(repositories, Math.max(1, Math.floor(concurrency / 4)), async (repo) => {
+      await markRepository(repo)
+      if (++done % 100 === 0) progress(`gc: marked ${done}/${repositories.length} repositories, ${marked.size} digests in use`)
+    })
+    progress(`gc: marked ${marked.size} digests in use in ${repositories.length} repositories (${summary.manifests} manifests); listing blobs`)
 
-  // Step 4: links first, then bytes, so that wherever a link is found its bytes are still there
-  // (a HEAD asks for the link each time; a worker that cached the size does not answer for gone bytes).
-  const doomed = [...candidates.values()].filter((c) => !marked.has(c.digest.value))
-  await forEachLimit(suspectLinks, concurrency, async ({ repo, digest }) => {
-    if (marked.has(digest.value) || young.has(digest.value)) return
-    if (!candidates.has(digest.value)) {
+    // Step 2: candidates are unmarked blobs older than grace.
+    const candidates = new Map<string, { digest: Digest; size: number }>()
+    const young = new Set<string>()
+    for (const algorithm of await driver.list(BLOBS)) {
+      const prefixes = await driver.list(`${BLOBS}/${algorithm}`)
+      await forEachLimit(prefixes, Math.max(1, Math.floor(concurrency / 4)), async (prefix) => {
+        const unmarked: Digest[] = []
+        for (const hex of await driver.list(`${BLOBS}/${algorithm}/${prefix}`)) {
+          const d = tryParseDigest(`${algorithm}:${hex}`)
+          if (!d) continue
+          if (++summary.blobsScanned % 10_000 === 0) progress(`gc: listed ${summary.blobsScanned} blobs`)
+          if (!marked.has(d.value)) unmarked.push(d)
+        }
+        await forEachLimit(unmarked, Math.max(1, Math.floor(concurrency / 2)), async (d) => {
+          const info = await driver.stat(paths.blobData(d))
+          if (!info || info.isDirectory) return
+          if (info.modifiedAt.getTime() >= cutoff) young.add(d.value)
+          else candidates.set(d.value, { digest: d, size: info.size })
+        })
+      })
+    }
+    summary.blobsInGrace = young.size
+    progress(`gc: ${summary.blobsScanned} blobs, ${candidates.size} unreferenced and older than grace, ${young.size} unreferenced but younger; checking for pushes during the run`)
+
+    if (run) await options.hooks?.listed?.([...candidates.keys()])
+    // Every push that could not see the run has landed its links, revisions and tags by now (only
+    // candidates can be deleted: with none there is nothing to wait for).
+    if (candidates.size > 0) await run?.settled()
+
+    // Step 3.
+    const suspectLinks: { repo: string; digest: Digest }[] = []
+    const again: string[] = []
+    for await (const repo of createCatalog(driver).walk()) again.push(repo)
+    await forEachLimit(again, Math.max(1, Math.floor(concurrency / 4)), (repo) => markAgain(repo, suspectLinks))
+    /** Digest → repositories linking a candidate; a link written within grace keeps the blob. */
+    const linksOf = new Map<string, string[]>()
+    for (const { repo, digest } of suspectLinks) {
+      if (candidates.has(digest.value)) linksOf.set(digest.value, [...(linksOf.get(digest.value) ?? []), repo])
+    }
+    await forEachLimit([...linksOf], concurrency, async ([d, repos]) => {
+      if (marked.has(d)) return
+      const times = await Promise.all(repos.map((repo) => driver.stat(paths.layerLink(repo, candidates.get(d)!.digest), 'file')))
+      if (times.some((t) => t && t.modifiedAt.getTime() >= cutoff)) young.add(d)
+    })
+    const doomed = [...candidates.values()].filter((c) => !marked.has(c.digest.value) && !young.has(c.digest.value))
+    summary.blobsInGrace = young.size
+    if (run) await options.hooks?.rechecked?.(doomed.map((c) => c.digest.value))
+
+    // Step 4: per blob, its links first, then its bytes, so that wherever a link is found its bytes
+    // are still there (a HEAD asks for the link each time).
+    await forEachLimit(suspectLinks, concurrency, async ({ repo, digest }) => {
+      if (marked.has(digest.value) || young.has(digest.value) || candidates.has(digest.value)) return
       // Bytes not listed in step 2: gone (or written since, and then the link is young too).
       const link = await driver.stat(paths.layerLink(repo, digest))
       if (!link || link.modifiedAt.getTime() >= cutoff) return
       if (await driver.stat(paths.blobData(digest))) return
-    }
-    emit({ kind: 'layer-link', repo, digest: digest.value })
-    if (!dryRun) await driver.delete(paths.layer(repo, digest))
-    summary.layerLinksDeleted++
-  })
-  await forEachLimit(doomed, concurrency, async ({ digest, size }) => {
-    emit({ kind: 'blob', digest: digest.value, size })
-    if (!dryRun) await driver.delete(paths.blob(digest))
-    summary.blobsDeleted++
-    summary.bytesFreed += size
-    if (summary.blobsDeleted % 10_000 === 0) progress(`gc: ${dryRun ? 'would delete' : 'deleted'} ${summary.blobsDeleted}/${doomed.length} blobs`)
-  })
-  summary.durationMs = Date.now() - started.getTime()
-  return summary
+      run?.assertLease()
+      emit({ kind: 'layer-link', repo, digest: digest.value })
+      if (!dryRun) await driver.delete(paths.layer(repo, digest))
+      summary.layerLinksDeleted++
+    })
+    await forEachLimit(doomed, concurrency, async ({ digest, size }) => {
+      if (run) {
+        const deleting = await run.decide(digest)
+        await options.hooks?.decided?.(digest.value, deleting)
+        if (!deleting) {
+          summary.blobsReused++
+          return
+        }
+      }
+      for (const repo of linksOf.get(digest.value) ?? []) {
+        emit({ kind: 'layer-link', repo, digest: digest.value })
+        summary.layerLinksDeleted++
+      }
+      emit({ kind: 'blob', digest: digest.value, size })
+      if (!dryRun) {
+        await Promise.all((linksOf.get(digest.value) ?? []).map((repo) => driver.delete(paths.layer(repo, digest))))
+        run?.assertLease()
+        await driver.delete(paths.blob(digest))
+        await run?.deleted(digest)
+      }
+      summary.blobsDeleted++
+      summary.bytesFreed += size
+      if (summary.blobsDeleted % 10_000 === 0) progress(`gc: ${dryRun ? 'would delete' : 'deleted'} ${summary.blobsDeleted}/${doomed.length} blobs`)
+    })
+  }
 }
 
 /** One line for logs and the CLI. */
@@ -373,7 +459,7 @@ export function formatSummary(s: GcSummary): string {
   const verb = s.dryRun ? 'would delete' : 'deleted'
   return `gc: ${s.dryRun ? 'dry run: ' : ''}${s.repositories} repositories, ${s.manifests} manifests, ${s.blobsScanned} blobs scanned; `
     + `${verb} ${s.blobsDeleted} blobs (${formatBytes(s.bytesFreed)}), ${s.tagsDeleted} tags, ${s.manifestsDeleted} manifests, ${s.layerLinksDeleted} layer links; `
-    + `${s.blobsInGrace} unreferenced blobs kept (younger than grace); ${(s.durationMs / 1000).toFixed(1)} s`
+    + `${s.blobsInGrace} unreferenced blobs kept (written or used within grace)${s.blobsReused > 0 ? `, ${s.blobsReused} kept (used by a push during the run)` : ''}; ${(s.durationMs / 1000).toFixed(1)} s`
 }
 
 export function formatBytes(n: number): string {

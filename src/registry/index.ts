@@ -8,6 +8,7 @@ import { REPOSITORIES } from './paths.js'
 import { createQuotas, type QuotaOptions, type Quotas } from './quotas.js'
 import { createReadOnlyState, type ReadOnlyState } from './readonly.js'
 import { createMounts, type Mounts } from './mounts.js'
+import { createGcFence, type GcFence, type GcFenceOptions } from './gc-protocol.js'
 
 export interface Registry {
   driver: StorageDriver
@@ -19,6 +20,8 @@ export interface Registry {
   /** Undefined when no quota is configured. */
   quotas?: Quotas
   readOnly: ReadOnlyState
+  /** Garbage collection's fence on this process's pushes (gc-protocol.ts). */
+  gcFence: GcFence
   /** Resolves when the store answers (one cheap listing), for readiness checks. */
   ready(): Promise<void>
 }
@@ -31,10 +34,13 @@ export interface RegistryOptions {
   /** Read-only by configuration; else while the store holds the marker of `enlil readonly on`. */
   readOnly?: boolean
   readOnlyCacheMs?: number
+  /** Clocks and bounds of the GC protocol, for tests. */
+  gcFence?: GcFenceOptions
 }
 
 export function createRegistry(driver: StorageDriver, options: RegistryOptions = {}): Registry {
-  const blobs = createBlobStore(driver, { redirect: options.redirect ?? false })
+  const gcFence = createGcFence(driver, options.gcFence)
+  const blobs = createBlobStore(driver, { redirect: options.redirect ?? false, fence: gcFence })
   const quotas = options.quotas ? createQuotas(driver, blobs, options.quotas) : undefined
   const catalog = createCatalog(driver)
   return {
@@ -42,10 +48,11 @@ export function createRegistry(driver: StorageDriver, options: RegistryOptions =
     blobs,
     quotas,
     readOnly: createReadOnlyState(driver, { configured: options.readOnly ?? false, cacheMs: options.readOnlyCacheMs }),
-    uploads: createUploadStore(driver, blobs, quotas),
-    manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes }),
+    gcFence,
+    uploads: createUploadStore(driver, blobs, quotas, gcFence),
+    manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes, fence: gcFence }),
     catalog,
-    mounts: createMounts(blobs, catalog, quotas),
+    mounts: createMounts(blobs, catalog, quotas, gcFence),
     ready: async () => { await driver.list(REPOSITORIES) },
   }
 }

@@ -6,6 +6,7 @@ import type { Reference } from '../oci/names.js'
 import type { StagedContent, StorageDriver } from '../storage/driver.js'
 import type { BlobStore } from './blobs.js'
 import { LruCache } from './cache.js'
+import type { GcFence } from './gc-protocol.js'
 import { paths } from './paths.js'
 
 export interface StoredManifest {
@@ -39,9 +40,12 @@ export interface ManifestStore {
 export interface ManifestStoreOptions {
   /** Bytes of manifests kept in memory; digest-addressed content never changes. */
   cacheBytes?: number
+  /** Garbage collection's fence: a PUT uses the blobs it references and its own bytes. */
+  fence?: GcFence
 }
 
 export function createManifestStore(driver: StorageDriver, blobs: BlobStore, options: ManifestStoreOptions = {}): ManifestStore {
+  const fence = options.fence
   const cache = new LruCache<string, StoredManifest>(options.cacheBytes ?? 64 * 1024 * 1024, (m) => m.bytes.length + 200)
 
   async function resolveTag(repo: string, tag: string): Promise<Digest | undefined> {
@@ -82,43 +86,70 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
           expected: ref.digest.value, actual: digest.value,
         })
       }
-      // spec: every blob and child manifest the manifest references must already be in this repository.
-      const checks = await Promise.all([
-        ...parsed.blobs.map(async (d) => ({ d, kind: 'blob', ok: (await blobs.statForPush(repo, d)) !== undefined })),
-        ...parsed.manifests.map(async (d) => ({ d, kind: 'manifest', ok: await hasRevision(repo, d) })),
-      ])
-      const missing = checks.filter((c) => !c.ok)
-      if (missing.length > 0) {
-        const list = missing.slice(0, 5).map((c) => `${c.kind} ${c.d.value}`).join(', ')
-        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length === 1 ? 'a' : missing.length} ${missing.length === 1 ? 'thing' : 'things'} not in repository ${repo}: ${list}${missing.length > 5 ? ', …' : ''}; push ${missing.length === 1 ? 'it' : 'them'} first`, {
-          digests: missing.map((c) => c.d.value),
-        })
-      }
-
-      const target = paths.blobData(digest)
-      // The bytes and the tag's new value reach the disk together (one wait for a flush, not two);
-      // then they appear in an order that keeps every link pointing at stored bytes, whatever
-      // moment a crash picks: bytes, revision (and referrer) links, the tag.
-      // The tag's history (tags/<tag>/index/, which distribution writes) is not written: neither
-      // distribution nor enlil ever reads it, and it was 4 of a tagged PUT's 11 new files and folders.
-      const [bytesStaged, tagStaged] = await stageAll([
-        driver.stat(target, 'file').then((stored) => (stored ? undefined : driver.stageContent(target, bytes))),
-        ref.kind === 'tag' ? driver.stageContent(paths.tagCurrentLink(repo, ref.tag), digest.value) : undefined,
-      ])
-      try {
-        await bytesStaged?.publish()
-        const links: Promise<void>[] = [driver.putOnce(paths.revisionLink(repo, digest), digest.value)]
-        if (parsed.subject) {
-          const descriptor: Descriptor = {
+      const referrerDescriptor: Descriptor | undefined = parsed.subject
+        ? {
             mediaType: parsed.mediaType, digest: digest.value, size: bytes.length,
             ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
             ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
           }
-          links.push(driver.putOnce(paths.referrer(repo, parsed.subject, digest), JSON.stringify(descriptor)))
+        : undefined
+      const links = () => [
+        paths.revisionLink(repo, digest),
+        ...(parsed.subject ? [paths.referrer(repo, parsed.subject, digest)] : []),
+      ]
+      let tagStaged: StagedContent | undefined
+      let tagStaging: Promise<StagedContent | undefined> | undefined
+
+      /**
+       * Checks the references and stores the manifest, treating blobs that garbage collection
+       * decided to delete as missing (gc-protocol.ts). Attempt 2 or 3 runs only when attempt 1 took
+       * so long that a GC run may have begun unseen, and one did doom a blob: then the links it
+       * wrote are taken back before the PUT is refused.
+       */
+      const store = async (doomed: Set<string>, attempt: number): Promise<void> => {
+        // spec: every blob and child manifest the manifest references must already be in this repository.
+        const checks = await Promise.all([
+          ...parsed.blobs.map(async (d) => ({ d, kind: 'blob', ok: !doomed.has(d.value) && (await blobs.statForPush(repo, d)) !== undefined })),
+          ...parsed.manifests.map(async (d) => ({ d, kind: 'manifest', ok: !doomed.has(d.value) && await hasRevision(repo, d) })),
+        ])
+        const missing = checks.filter((c) => !c.ok)
+        if (missing.length > 0) {
+          if (attempt > 1) await Promise.all(links().map((l) => driver.delete(l.replace(/\/link$/, ''))))
+          const list = missing.slice(0, 5).map((c) => `${c.kind} ${c.d.value}`).join(', ')
+          throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references ${missing.length === 1 ? 'a' : missing.length} ${missing.length === 1 ? 'thing' : 'things'} not in repository ${repo}: ${list}${missing.length > 5 ? ', …' : ''}; push ${missing.length === 1 ? 'it' : 'them'} first`, {
+            digests: missing.map((c) => c.d.value),
+          })
         }
-        await Promise.all(links)
+        if (doomed.has(digest.value)) await fence?.awaitDeletion(digest)
+
+        const target = paths.blobData(digest)
+        // The bytes and the tag's new value reach the disk together (one wait for a flush, not two);
+        // then they appear in an order that keeps every link pointing at stored bytes, whatever
+        // moment a crash picks: bytes, revision (and referrer) links, the tag.
+        // The tag's history (tags/<tag>/index/, which distribution writes) is not written: neither
+        // distribution nor enlil ever reads it, and it was 4 of a tagged PUT's 11 new files and folders.
+        tagStaging ??= ref.kind === 'tag' ? driver.stageContent(paths.tagCurrentLink(repo, ref.tag), digest.value) : undefined
+        const [bytesStaged, tag] = await stageAll([
+          driver.stat(target, 'file').then((stored) => (stored ? undefined : driver.stageContent(target, bytes))),
+          tagStaging,
+        ])
+        tagStaged = tag
+        try {
+          await bytesStaged?.publish()
+          const writes: Promise<void>[] = [driver.putOnce(paths.revisionLink(repo, digest), digest.value)]
+          if (parsed.subject) writes.push(driver.putOnce(paths.referrer(repo, parsed.subject, digest), JSON.stringify(referrerDescriptor)))
+          await Promise.all(writes)
+        } catch (err) {
+          await tagStaged?.discard()
+          throw err
+        }
+      }
+
+      const used = [digest, ...parsed.blobs, ...parsed.manifests]
+      try {
+        await (fence ? fence.use(used, store) : store(new Set(), 1))
       } catch (err) {
-        await tagStaged?.discard()
+        await (tagStaged ?? (await tagStaging?.catch(() => undefined)))?.discard().catch(() => {})
         throw err
       }
       await tagStaged?.publish()

@@ -7,6 +7,7 @@
 import type { Digest } from '../oci/digest.js'
 import type { BlobInfo, BlobStore } from './blobs.js'
 import type { Catalog } from './catalog.js'
+import type { GcFence } from './gc-protocol.js'
 import type { Quotas } from './quotas.js'
 
 /** An automatic mount looks through at most this many repositories: on S3 each is a request. */
@@ -27,7 +28,7 @@ export interface Mounts {
   mount(request: MountRequest): Promise<{ blob: BlobInfo; from: string } | undefined>
 }
 
-export function createMounts(blobs: BlobStore, catalog: Catalog, quotas?: Quotas): Mounts {
+export function createMounts(blobs: BlobStore, catalog: Catalog, quotas?: Quotas, fence?: GcFence): Mounts {
   /** A repository other than `to` that links the blob and that the caller may pull. */
   async function findSource(request: MountRequest): Promise<string | undefined> {
     if ((await blobs.size(request.digest)) === undefined) return undefined
@@ -50,23 +51,30 @@ export function createMounts(blobs: BlobStore, catalog: Catalog, quotas?: Quotas
     return batch.length > 0 ? look() : undefined
   }
 
+  /** Links the blob of `from` into `to`, counting it against the quota of `to`. */
+  async function link(request: MountRequest, from: string): Promise<{ blob: BlobInfo; from: string } | undefined> {
+    const { to, digest } = request
+    if (!quotas) {
+      const blob = await blobs.mount(from, to, digest)
+      return blob ? { blob, from } : undefined
+    }
+    // A mount moves no bytes but grows the repository's share: checked before linking, with the
+    // source's stat done once.
+    const [there, here] = await Promise.all([blobs.statForPush(from, digest), blobs.stat(to, digest)])
+    if (!there) return undefined
+    if (!here) await quotas.check(to, there.size, { newBlob: false })
+    await blobs.link(to, digest, there.size)
+    if (!here) quotas.stored(to, there.size, false)
+    return { blob: there, from }
+  }
+
   return {
     async mount(request) {
       const from = request.from ?? (await findSource(request))
       if (from === undefined) return undefined
-      const { to, digest } = request
-      if (!quotas) {
-        const blob = await blobs.mount(from, to, digest)
-        return blob ? { blob, from } : undefined
-      }
-      // A mount moves no bytes but grows the repository's share: checked before linking, with the
-      // source's stat done once.
-      const [there, here] = await Promise.all([blobs.statForPush(from, digest), blobs.stat(to, digest)])
-      if (!there) return undefined
-      if (!here) await quotas.check(to, there.size, { newBlob: false })
-      await blobs.link(to, digest, there.size)
-      if (!here) quotas.stored(to, there.size, false)
-      return { blob: there, from }
+      // A mount is a use of the blob (gc-protocol.ts): one that GC decided to delete is not mounted.
+      if (!fence) return link(request, from)
+      return fence.use([request.digest], async (doomed) => (doomed.has(request.digest.value) ? undefined : link(request, from)))
     },
   }
 }

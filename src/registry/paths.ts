@@ -18,6 +18,10 @@
  *     _referrers/<alg>/<subject hex>/<alg>-<hex>                enlil's: descriptor JSON of a manifest whose
  *                                                               subject is <subject>; GET referrers lists one folder
  *   _enlil/readonly                                             enlil's: present while `enlil readonly on` holds
+ *   _enlil/gc/runs/<run>                                        enlil's: a GC run and its lease (gc-protocol.ts)
+ *   _enlil/gc/<run>/decisions/<alg>-<hex>                       `keep` (a push used it) or `delete` (GC), created once
+ *   _enlil/gc/<run>/deleted/<alg>-<hex>                         the bytes of a blob decided `delete` are gone
+ *   _enlil/gc/last-run.json                                     the summary of the last GC run
  * ```
  * The root directory prefix is the driver's business (a folder, or a key prefix in the bucket).
  */
@@ -30,6 +34,13 @@ export const BLOBS = `${V2}/blobs`
 
 export const paths = {
   readOnlyMarker: `${V2}/_enlil/readonly`,
+  gcRuns: `${V2}/_enlil/gc/runs`,
+  gcRun: (run: string) => `${V2}/_enlil/gc/runs/${run}`,
+  gcRunFolder: (run: string) => `${V2}/_enlil/gc/${run}`,
+  gcProbe: (run: string) => `${V2}/_enlil/gc/${run}/probe`,
+  gcDecision: (run: string, key: string) => `${V2}/_enlil/gc/${run}/decisions/${key}`,
+  gcDeleted: (run: string, key: string) => `${V2}/_enlil/gc/${run}/deleted/${key}`,
+  gcLastRun: `${V2}/_enlil/gc/last-run.json`,
   blob: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
 

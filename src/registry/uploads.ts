@@ -16,6 +16,7 @@ import { RegistryError } from '../oci/errors.js'
 import type { StorageDriver } from '../storage/driver.js'
 import type { BlobInfo, BlobStore } from './blobs.js'
 import { LruCache } from './cache.js'
+import type { GcFence } from './gc-protocol.js'
 import { paths } from './paths.js'
 import type { Quotas } from './quotas.js'
 
@@ -54,7 +55,7 @@ function endsUpload(err: unknown): boolean {
   return (err as Error | undefined)?.name === 'StorageFullError' || (err instanceof RegistryError && err.status === 507)
 }
 
-export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quotas?: Quotas): UploadStore {
+export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quotas?: Quotas, fence?: GcFence): UploadStore {
   /** Live sha256 states of sessions this process is receiving, valid at `offset`. */
   const liveHashes = new LruCache<string, { hash: Hash; offset: number }>(10_000)
   /** Sessions with a request in flight in this process: a second concurrent writer gets 416. */
@@ -110,6 +111,14 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
 
   /** Puts verified bytes at their content address (or drops them when already there) and links them. */
   async function place(repo: string, dataPath: string, digest: Digest, size: number, uploadDir: string): Promise<BlobInfo> {
+    if (!fence) return placeOnce(repo, dataPath, digest, size, uploadDir, false)
+    // Finding the bytes stored already is a use (gc-protocol.ts); bytes that GC decided to delete
+    // are waited out, then stored anew.
+    return fence.use([digest], (doomed) => placeOnce(repo, dataPath, digest, size, uploadDir, doomed.has(digest.value)))
+  }
+
+  async function placeOnce(repo: string, dataPath: string, digest: Digest, size: number, uploadDir: string, doomed: boolean): Promise<BlobInfo> {
+    if (doomed) await fence?.awaitDeletion(digest)
     const target = paths.blobData(digest)
     const existing = await driver.stat(target, 'file')
     if (!existing) {

@@ -15,7 +15,8 @@ export function blobRoutes(deps: RouteDeps) {
     .get('/:name{.+}/blobs/:digest', async (c) => {
       const { name, digest: reference } = endpointOf(c, 'blob')
       const digest = parseDigest(reference)
-      const found = await blobs.stat(name, digest)
+      // A HEAD asks whether to push the blob: a yes keeps it from garbage collection.
+      const found = await (c.req.method === 'HEAD' ? blobs.statForReuse(name, digest) : blobs.stat(name, digest))
       if (!found) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest.value} is not in repository ${name}`, { digest: digest.value })
       const headers: Record<string, string> = {
         ...API_VERSION_HEADER,

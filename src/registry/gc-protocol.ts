@@ -1,0 +1,338 @@
+/**
+ * @module The protocol between garbage collection and pushes: no blob that a push re-uses is ever
+ * deleted under it, on any number of processes and instances sharing one store, with nothing held
+ * in memory that another process needs.
+ *
+ * A *use* of a blob is what a push relies on: a HEAD answered 200 (the client skips the upload), a
+ * mount, an upload finding the bytes already stored, the blobs a manifest PUT references and its
+ * own bytes. A use that happened within the grace period before a GC run, or during it, keeps the
+ * blob; a manifest PUT never succeeds referencing a blob that GC deletes.
+ *
+ * Store objects (under `_enlil/gc/`, see paths.ts):
+ * - `runs/<run>`: JSON `{ id, startedAt, expiresAt, finishedAt? }`, written when a run starts and
+ *   renewed while it runs (its lease); kept for a while after it finished.
+ * - `<run>/decisions/<alg>-<hex>`: `keep` or `delete`, created once (`createOnce`): the single
+ *   point where a use and a deletion meet. Whoever creates it first decides.
+ * - `<run>/deleted/<alg>-<hex>`: the bytes of a blob decided `delete` are gone: bytes stored
+ *   under the digest after that are a new push's, and no longer doomed.
+ *
+ * GC, in order:
+ * 1. publishes `runs/<run>` (P), then marks and lists candidates: unmarked blobs whose bytes are
+ *    older than `start - grace`;
+ * 2. waits until P + SETTLE_MS, then lists every repository again (revisions and tags pushed
+ *    meanwhile keep their blobs), and stats the layer links of the candidates: a link written or
+ *    touched after `start - grace` keeps its blob;
+ * 3. for each remaining candidate creates the decision `delete`; where a use created `keep` first,
+ *    the blob stays. Then its links, its bytes, and `deleted`. Nothing is deleted unless the run
+ *    renewed its lease within LEASE_MS - LEASE_MARGIN_MS.
+ *
+ * A use, on any process:
+ * - reads the runs (a listing cached VIEW_TTL_MS) and, for each active run, creates the decision
+ *   `keep` for each blob it uses (once per run and blob in a process). A blob decided `delete` is
+ *   treated as missing: HEAD 404, no mount, MANIFEST_BLOB_UNKNOWN; an upload of it waits for
+ *   `deleted` and then stores its bytes anew.
+ * - must finish its effect (the link, touch or revision it writes) within SETTLE_MS of when its
+ *   view of the runs was read; when it took longer it claims again under a fresh view (and undoes
+ *   or refuses what a `delete` decision contradicts).
+ * - a HEAD 200, a mount and an upload rewrite the layer link when it is older than TOUCH_AFTER_MS,
+ *   so its time says when the blob was last used (at most a second or two old).
+ *
+ * Why nothing is lost: take a use whose view was read at f and whose effect landed at e ≤ f +
+ * SETTLE_MS. If f is after P, the use saw the run and its `keep` decision came before GC's
+ * `delete` (then the blob stays) or after it (then the use saw `delete` and did not rely on the
+ * blob). If f is before P, then e < P + SETTLE_MS ≤ the time GC re-lists and stats links in step
+ * 2, which therefore sees the revision, tag or fresh link the use wrote. Uses before the run
+ * started left a link time no older than the grace period (plus the two seconds of slack GC adds
+ * for whole-second store times and TOUCH_AFTER_MS). Only durations are compared on one clock;
+ * across machines only the lease needs clocks within LEASE_MARGIN_MS + CLOCK_SKEW_MS of each other.
+ *
+ * Cached facts: a process that sees a run it had not seen drops what it believed about the
+ * existence of bytes (the epoch), so no cache outlives a deletion it could have seen.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Digest } from '../oci/digest.js'
+import type { StorageDriver } from '../storage/driver.js'
+import { LruCache } from './cache.js'
+import { paths } from './paths.js'
+
+/** How long a process believes its listing of GC runs. */
+export const VIEW_TTL_MS = 1_000
+/** A use finishes its effect within this long of reading its view; GC waits this long before re-listing. */
+export const SETTLE_MS = 5_000
+/** A run that has not renewed its lease for this long is over for everyone. */
+export const LEASE_MS = 60_000
+/** GC renews its lease this often. */
+export const RENEW_MS = 10_000
+/** GC deletes nothing once its last renewal is older than LEASE_MS minus this. */
+export const LEASE_MARGIN_MS = 15_000
+/** Pushers consider a run over this long after its lease ran out by their clock. */
+export const CLOCK_SKEW_MS = 10_000
+/** A use rewrites a layer link older than this, so its time tells when the blob was last used. */
+export const TOUCH_AFTER_MS = 1_000
+/** Finished runs stay listed this long (processes that see them drop cached existence). */
+export const FINISHED_KEPT_MS = 60 * 60_000
+
+interface RunRecord {
+  id: string
+  startedAt: string
+  expiresAt: string
+  finishedAt?: string
+}
+
+/** `gone`: decided `delete`, and the bytes were deleted (what is there now was pushed since). */
+export type Decision = 'keep' | 'delete' | 'gone'
+
+export interface Clocks {
+  /** Milliseconds on a clock that never jumps (durations). */
+  monotonic: () => number
+  /** Wall-clock milliseconds (leases, compared across machines). */
+  wall: () => number
+}
+
+const systemClocks: Clocks = { monotonic: () => performance.now(), wall: () => Date.now() }
+
+export interface GcFenceOptions {
+  clocks?: Clocks
+  settleMs?: number
+  viewTtlMs?: number
+}
+
+/** What a process knows of the GC runs, as read at `fetchedAt`. */
+export interface GcView {
+  readonly fetchedAt: number
+  /** Runs that may be deciding now. */
+  readonly active: readonly string[]
+}
+
+export interface GcFence {
+  /** The runs, as listed at most VIEW_TTL_MS ago (`fresh`: now). */
+  view(fresh?: boolean): Promise<GcView>
+  /**
+   * Records that a push uses these blobs, in every run of the view: resolves to those a run has
+   * already decided to delete (to be treated as missing).
+   */
+  claim(view: GcView, digests: readonly Digest[]): Promise<Set<string>>
+  /**
+   * Runs a use: `work` gets the blobs to treat as missing and does its effect. When it finished too
+   * late for the view it was given, the blobs are claimed again under a fresh view and, if that
+   * dooms one more, `work` runs again (attempt 2, 3) to refuse or undo.
+   */
+  use<T>(digests: readonly Digest[], work: (doomed: Set<string>, attempt: number) => Promise<T>): Promise<T>
+  /** Changes whenever this process sees a run it had not seen: cached existence from before is void. */
+  epoch(): number
+  /** Resolves once a blob decided `delete` is gone (or its run is over), so its bytes can be stored anew. */
+  awaitDeletion(digest: Digest): Promise<void>
+  /** Whether a use that wants to skip rewriting a link of this time must rewrite it. */
+  stale(modifiedAt: Date): boolean
+}
+
+const decisionKey = (d: Digest) => `${d.algorithm}-${d.hex}`
+
+/** Reads `runs/<id>`; undefined when it is gone or unreadable (a half-written one is not a run). */
+async function readRun(driver: StorageDriver, id: string): Promise<RunRecord | undefined> {
+  const bytes = await driver.getContent(paths.gcRun(id))
+  if (!bytes) return undefined
+  try {
+    const run = JSON.parse(bytes.toString('utf8')) as RunRecord
+    return typeof run.expiresAt === 'string' ? run : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {}): GcFence {
+  const clocks = options.clocks ?? systemClocks
+  const settleMs = options.settleMs ?? SETTLE_MS
+  const ttl = options.viewTtlMs ?? VIEW_TTL_MS
+  let current: GcView | undefined
+  let pending: Promise<GcView> | undefined
+  let epoch = 0
+  /** Runs seen finished: never read again. */
+  const finished = new Set<string>()
+  const seen = new Set<string>()
+  /** `run/digest` → decision, final once known. */
+  const decisions = new LruCache<string, Decision>(100_000)
+
+  async function fetchView(): Promise<GcView> {
+    const fetchedAt = clocks.monotonic()
+    const ids = await driver.list(paths.gcRuns)
+    const active: string[] = []
+    await Promise.all(ids.map(async (id) => {
+      if (!seen.has(id)) {
+        seen.add(id)
+        epoch++
+      }
+      if (finished.has(id)) return
+      const run = await readRun(driver, id)
+      if (!run) return
+      if (run.finishedAt) finished.add(id)
+      else if (clocks.wall() <= Date.parse(run.expiresAt) + CLOCK_SKEW_MS) active.push(id)
+    }))
+    return { fetchedAt, active }
+  }
+
+  const fence: GcFence = {
+    async view(fresh = false) {
+      if (!fresh && current && clocks.monotonic() - current.fetchedAt < ttl) return current
+      if (!fresh && pending) return pending
+      const fetching = fetchView()
+      if (!fresh) pending = fetching
+      try {
+        const view = await fetching
+        if (!current || view.fetchedAt >= current.fetchedAt) current = view
+        return view
+      } finally {
+        if (pending === fetching) pending = undefined
+      }
+    },
+
+    async claim(view, digests) {
+      const doomed = new Set<string>()
+      await Promise.all(view.active.flatMap((run) => digests.map(async (d) => {
+        const memo = `${run}/${d.value}`
+        let decision = decisions.get(memo)
+        if (!decision) {
+          const path = paths.gcDecision(run, decisionKey(d))
+          if (await driver.createOnce(path, 'keep')) decision = 'keep'
+          else decision = (await driver.getContent(path))?.toString('utf8') === 'delete' ? 'delete' : 'keep'
+        }
+        // Once the doomed bytes are gone, what is stored under the digest later is a new push's.
+        if (decision === 'delete' && (await driver.stat(paths.gcDeleted(run, decisionKey(d)), 'file'))) decision = 'gone'
+        decisions.set(memo, decision)
+        if (decision === 'delete') doomed.add(d.value)
+      })))
+      return doomed
+    },
+
+    async use(digests, work) {
+      let view = await fence.view()
+      let doomed = await fence.claim(view, digests)
+      for (let attempt = 1; ; attempt++) {
+        const result = await work(doomed, attempt)
+        if (clocks.monotonic() - view.fetchedAt < settleMs) return result
+        // Too slow: a run may have started unseen and re-listed before the effect landed.
+        view = await fence.view(true)
+        const now = await fence.claim(view, digests)
+        const newlyDoomed = [...now].some((d) => !doomed.has(d))
+        if (!newlyDoomed) return result
+        doomed = now
+        if (attempt >= 3) return work(doomed, attempt + 1)
+      }
+    },
+
+    epoch: () => epoch,
+
+    async awaitDeletion(digest) {
+      // Deleting one blob's links and bytes takes a few requests; a run that died is over once its
+      // lease ran out.
+      const deadline = clocks.monotonic() + LEASE_MS + CLOCK_SKEW_MS + 5_000
+      for (let i = 0; i < 1_000 && clocks.monotonic() < deadline; i++) {
+        const view = await fence.view(true)
+        const waiting = await Promise.all(view.active.map(async (run) => {
+          const decided = (await driver.getContent(paths.gcDecision(run, decisionKey(digest))))?.toString('utf8')
+          if (decided !== 'delete') return false
+          return (await driver.stat(paths.gcDeleted(run, decisionKey(digest)), 'file')) === undefined
+        }))
+        if (!waiting.some(Boolean)) return
+        await new Promise((ok) => setTimeout(ok, 100))
+      }
+      throw new Error(`blob ${digest.value} is still being deleted by garbage collection after ${Math.round((LEASE_MS + CLOCK_SKEW_MS) / 1000)} s`)
+    },
+
+    stale: (modifiedAt) => clocks.wall() - modifiedAt.getTime() >= TOUCH_AFTER_MS,
+  }
+  return fence
+}
+
+export interface GcRunOptions {
+  clocks?: Clocks
+  settleMs?: number
+  sleep?: (ms: number) => Promise<void>
+  /** Lease timing, for tests. */
+  leaseMs?: number
+  renewMs?: number
+  leaseMarginMs?: number
+}
+
+/** GC's side of the protocol: one run, from publication to its record. */
+export interface GcRun {
+  readonly id: string
+  /** Resolves once every use that could not see this run has landed its effect. */
+  settled(): Promise<void>
+  /** Creates the `delete` decision; false when a use decided `keep` first. */
+  decide(digest: Digest): Promise<boolean>
+  /** Records that a doomed blob's bytes are gone (uploads waiting for them go on). */
+  deleted(digest: Digest): Promise<void>
+  /** Throws when the lease may have run out: nothing may be deleted any more. */
+  assertLease(): void
+  /** Marks the run finished and removes its decisions. */
+  finish(): Promise<void>
+}
+
+/**
+ * Starts a run: checks that the store has conditional creates, removes what runs that finished long
+ * ago or died left behind, publishes this one and keeps its lease renewed until `finish`.
+ */
+export async function startGcRun(driver: StorageDriver, options: GcRunOptions = {}): Promise<GcRun> {
+  const clocks = options.clocks ?? systemClocks
+  const settleMs = options.settleMs ?? SETTLE_MS
+  const leaseMs = options.leaseMs ?? LEASE_MS
+  const marginMs = options.leaseMarginMs ?? LEASE_MARGIN_MS
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)))
+  const id = `${new Date(clocks.wall()).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`
+
+  const probe = paths.gcProbe(id)
+  if (!(await driver.createOnce(probe, id)) || (await driver.createOnce(probe, 'again'))) {
+    throw new Error('the store does not refuse a second create of the same object, so garbage collection could not tell a push re-using a blob from none: refusing to delete anything')
+  }
+  await driver.delete(probe)
+
+  for (const other of await driver.list(paths.gcRuns)) {
+    const run = await readRun(driver, other)
+    const over = run?.finishedAt ? Date.parse(run.finishedAt) + FINISHED_KEPT_MS : run ? Date.parse(run.expiresAt) + CLOCK_SKEW_MS + leaseMs : 0
+    if (clocks.wall() > over) await Promise.all([driver.delete(paths.gcRun(other)), driver.delete(paths.gcRunFolder(other))])
+  }
+
+  const startedAt = new Date(clocks.wall()).toISOString()
+  const record = (extra: Partial<RunRecord> = {}): string => JSON.stringify({
+    id, startedAt, expiresAt: new Date(clocks.wall() + leaseMs).toISOString(), ...extra,
+  } satisfies RunRecord)
+  let renewedAt = clocks.monotonic()
+  await driver.putContent(paths.gcRun(id), record())
+  const publishedAt = clocks.monotonic()
+  let stopped = false
+  const timer = setInterval(() => {
+    const at = clocks.monotonic()
+    driver.putContent(paths.gcRun(id), record()).then(() => { if (!stopped) renewedAt = Math.max(renewedAt, at) }, () => { /* next tick tries again; assertLease notices */ })
+  }, options.renewMs ?? RENEW_MS)
+  timer.unref()
+
+  const run: GcRun = {
+    id,
+    async settled() {
+      const left = publishedAt + settleMs - clocks.monotonic()
+      if (left > 0) await sleep(left)
+    },
+    assertLease() {
+      if (clocks.monotonic() - renewedAt > leaseMs - marginMs) {
+        throw new Error(`gc run ${id} could not renew its lease in the store for ${Math.round((clocks.monotonic() - renewedAt) / 1000)} s: stopping before deleting anything more`)
+      }
+    },
+    async decide(digest) {
+      run.assertLease()
+      const path = paths.gcDecision(id, decisionKey(digest))
+      if (await driver.createOnce(path, 'delete')) return true
+      return (await driver.getContent(path))?.toString('utf8') === 'delete'
+    },
+    async deleted(digest) {
+      await driver.putContent(paths.gcDeleted(id, decisionKey(digest)), '')
+    },
+    async finish() {
+      stopped = true
+      clearInterval(timer)
+      await driver.putContent(paths.gcRun(id), record({ finishedAt: new Date(clocks.wall()).toISOString() }))
+      await driver.delete(paths.gcRunFolder(id))
+    },
+  }
+  return run
+}
