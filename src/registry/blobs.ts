@@ -46,6 +46,8 @@ export interface BlobStoreOptions {
   redirect?: boolean
   /** Garbage collection's fence: HEADs are uses, and a run seen drops cached existence. */
   fence?: GcFence
+  /** Whether the registry is read-only now: a HEAD then writes nothing (no push can follow it). */
+  readOnly?: () => Promise<boolean>
   /** How long a link seen or written here is trusted by statForPush (0: never). */
   recentLinkMs?: number
   /** How long bytes seen here are believed to exist without asking the store (EXISTENCE_TRUSTED_MS). */
@@ -111,7 +113,7 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
     stat,
 
     async statForReuse(repo, digest) {
-      if (!fence) return stat(repo, digest)
+      if (!fence || (await options.readOnly?.())) return stat(repo, digest)
       return fence.use([digest], async (doomed) => {
         if (doomed.has(digest.value)) return undefined
         const [link, bytes] = await Promise.all([driver.stat(paths.layerLink(repo, digest), 'file'), size(digest)])

@@ -331,7 +331,9 @@ export async function startGcRun(driver: StorageDriver, options: GcRunOptions = 
       stopped = true
       clearInterval(timer)
       await driver.putContent(paths.gcRun(id), record({ finishedAt: new Date(clocks.wall()).toISOString() }))
-      await driver.delete(paths.gcRunFolder(id))
+      // A push that read the runs a moment ago may still add a decision: what is left over goes
+      // with the run's record, once it has been finished for FINISHED_KEPT_MS.
+      await driver.delete(paths.gcRunFolder(id)).catch(() => {})
     },
   }
   return run

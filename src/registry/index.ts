@@ -40,14 +40,17 @@ export interface RegistryOptions {
 
 export function createRegistry(driver: StorageDriver, options: RegistryOptions = {}): Registry {
   const gcFence = createGcFence(driver, options.gcFence)
-  const blobs = createBlobStore(driver, { redirect: options.redirect ?? false, fence: gcFence })
+  const readOnly = createReadOnlyState(driver, { configured: options.readOnly ?? false, cacheMs: options.readOnlyCacheMs })
+  const blobs = createBlobStore(driver, {
+    redirect: options.redirect ?? false, fence: gcFence, readOnly: async () => (await readOnly.reason()) !== undefined,
+  })
   const quotas = options.quotas ? createQuotas(driver, blobs, options.quotas) : undefined
   const catalog = createCatalog(driver)
   return {
     driver,
     blobs,
     quotas,
-    readOnly: createReadOnlyState(driver, { configured: options.readOnly ?? false, cacheMs: options.readOnlyCacheMs }),
+    readOnly,
     gcFence,
     uploads: createUploadStore(driver, blobs, quotas, gcFence),
     manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes, fence: gcFence }),

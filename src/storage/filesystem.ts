@@ -212,16 +212,21 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       // fails with EEXIST when something is there, so exactly one writer wins and no reader sees
       // a partial object.
       const p = full(path)
-      const tmp = tmpName(p)
+      const tmps: string[] = []
       try {
-        await withParent(p, () => writeFile(tmp, data, { exclusive: true, durable }))
-        await link(tmp, p)
+        // The folder may go away between the two steps (a finished GC run's): both are redone.
+        await withParent(p, async () => {
+          const tmp = tmpName(p)
+          tmps.push(tmp)
+          await writeFile(tmp, data, { exclusive: true, durable })
+          await link(tmp, p)
+        })
         return true
       } catch (err) {
         if (code(err) === 'EEXIST') return false
         throw fullOr(err, path)
       } finally {
-        await rm(tmp, { force: true })
+        await Promise.all(tmps.map((tmp) => rm(tmp, { force: true })))
       }
     },
 
