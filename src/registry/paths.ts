@@ -30,6 +30,7 @@ export const BLOBS = `${V2}/blobs`
 
 export const paths = {
   readOnlyMarker: `${V2}/_enlil/readonly`,
+  gcLastRun: `${V2}/_enlil/gc/last-run.json`,
   blob: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
 
