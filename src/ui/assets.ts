@@ -49,7 +49,7 @@ td.nowrap{white-space:nowrap}
 .toolbar{display:flex;gap:.75rem;align-items:center;flex-wrap:wrap;margin-bottom:1rem}
 .toolbar .grow{flex:1}
 input[type=search],input[type=text],input[type=password]{font:inherit;color:var(--text);background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:.5rem .75rem;min-width:0;width:100%}
-.toolbar input[type=search]{max-width:420px}
+.toolbar input[type=search]{flex:1 1 12rem;max-width:420px;width:auto}
 button,.button{font:inherit;font-weight:500;border:1px solid var(--line);background:var(--panel);color:var(--text);border-radius:8px;padding:.45rem .9rem;cursor:pointer;display:inline-block;line-height:1.4}
 button:hover,.button:hover{border-color:var(--muted);text-decoration:none}
 button.primary,.button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
