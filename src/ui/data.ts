@@ -13,6 +13,8 @@ import type { Descriptor } from '../oci/manifest.js'
 
 /** Store requests in flight for one page. */
 const CONCURRENCY = 32
+/** Listings in flight while walking the repositories (one per repository: on S3 the walk is request-bound). */
+const WALK_CONCURRENCY = 64
 /** Past this many tags, a catalog row does not stat them all for its "last push". */
 const LAST_PUSH_MAX_TAGS = 1000
 /** Image configs larger than this are not read (they are JSON of a few KiB). */
@@ -83,7 +85,7 @@ export async function repositoryNames(registry: Registry): Promise<string[]> {
   // A name has at most 255 characters, so at most 128 components.
   for (let depth = 0; frontier.length > 0 && depth <= 128; depth++) {
     const next: string[] = []
-    await forEachLimit(frontier, CONCURRENCY, async (prefix) => {
+    await forEachLimit(frontier, WALK_CONCURRENCY, async (prefix) => {
       const children = await registry.driver.list(prefix ? `${REPOSITORIES}/${prefix}` : REPOSITORIES)
       if (prefix && children.some((c) => REPOSITORY_MARKERS.has(c))) found.push(prefix)
       for (const child of children) if (!child.startsWith('_')) next.push(prefix ? `${prefix}/${child}` : child)
@@ -207,7 +209,8 @@ export async function manifestView(registry: Registry, name: string, digest: Dig
   } else {
     view = { ...base, kind: 'unknown', layers: [], children: [], platforms: [], size: 0 }
   }
-  views.set(digest.value, view)
+  // A nested index read as a child has no sizes of its own children: not kept for its own page.
+  if (!(view.kind === 'index' && depth > 0)) views.set(digest.value, view)
   return view
 }
 

@@ -273,7 +273,8 @@ export function uiRoutes(options: UiOptions): Hono<AppEnv> {
     if (!options.deleteEnabled) return errorPage(c, 405, 'Deleting is disabled', 'This registry does not delete manifests (storage.delete.enabled is false).')
     const readOnly = await registry.readOnly.reason()
     if (readOnly) return errorPage(c, 405, 'The registry is read-only', readOnly)
-    return errorPage(c, 403, 'Not allowed', `${c.var.ui.account ? `Account ${c.var.ui.account}` : 'Anonymous visitors'} may not delete in ${name}${rights.has('delete') ? '' : ''}.`)
+    const login = !c.var.ui.account && access.kind === 'accounts' ? ' Log in with an account that may.' : ''
+    return errorPage(c, 403, 'Not allowed', `${c.var.ui.account ? `Account ${c.var.ui.account}` : 'Anonymous visitors'} may not delete in ${name}.${rights.has('delete') ? '' : login}`)
   }
 
   app.post('/r/*', async (c) => {

@@ -74,14 +74,16 @@ async function measure(url, runs = 3) {
   return totals.sort((a, b) => a - b)[Math.floor(runs / 2)]
 }
 
-async function pages(url) {
-  return {
+async function pages(url, store) {
+  const found = {
     [`repository list, ${REPOS.toLocaleString('en-US')} repositories, page 1`]: await measure(`${url}/ui`),
     [`repository list, page ${Math.ceil(REPOS / 50 / 2)}`]: await measure(`${url}/ui?page=${Math.ceil(REPOS / 50 / 2)}`),
     [`repository list filtered ("service-0999")`]: await measure(`${url}/ui?q=service-0999`),
     [`repository, ${TAGS.toLocaleString('en-US')} tags, newest first`]: await measure(`${url}/ui/r/big/tags`),
     [`repository, ${TAGS.toLocaleString('en-US')} tags, by name`]: await measure(`${url}/ui/r/big/tags?sort=name`),
   }
+  console.error(`${store}: ${JSON.stringify(found)}`)
+  return found
 }
 
 const results = {}
@@ -93,7 +95,7 @@ for (const store of stores) {
       seedRepositories(join(dir, 'data'), ['big/tags'], tags)
       const enlil = await startEnlil({ REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data') })
       try {
-        results.filesystem = await pages(enlil.url)
+        results.filesystem = await pages(enlil.url, 'filesystem')
       } finally {
         await enlil.stop()
       }
@@ -121,7 +123,7 @@ for (const store of stores) {
         REGISTRY_STORAGE_S3_REGION: REGION, REGISTRY_STORAGE_S3_REGIONENDPOINT: rgw.endpoint, REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
       })
       try {
-        results.s3 = await pages(enlil.url)
+        results.s3 = await pages(enlil.url, 's3')
       } finally {
         await enlil.stop()
       }

@@ -232,6 +232,47 @@ describe.skipIf(!available)('web UI in Chromium', () => {
     await logOut()
   })
 
+  it('logs htpasswd accounts in the same way, with a signed HttpOnly cookie that ends with a changed password', async () => {
+    const other = scratchDir('ui-htpasswd')
+    const htpasswd = join(other, 'htpasswd')
+    writeFileSync(htpasswd, `carol:${bcrypt.hashSync('carol pw', 8)}\n`)
+    seedRepositories(join(other, 'data'), ['team/one', 'team/two'])
+    const registry = await startEnlil(join(other, 'data'), { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_PATH: htpasswd, ENLIL_WORKERS: '1' })
+    try {
+      // Without ACL rules anonymous may pull nothing: the list is empty and says why.
+      await page.goto(`${registry.url}/ui`)
+      expect(await text()).toContain('Nothing here is public')
+      await page.goto(`${registry.url}/ui/login`)
+      await page.type('#user', 'carol')
+      await page.type('#password', 'wrong')
+      await Promise.all([page.waitForNavigation(), page.click('form button[type=submit]')])
+      expect(await text()).toContain('Wrong user name or password.')
+      await page.type('#password', 'carol pw')
+      await Promise.all([page.waitForNavigation(), page.click('form button[type=submit]')])
+      expect(await page.$$eval('td.name a', (as) => as.map((a) => a.textContent))).toEqual(['team/one', 'team/two'])
+      const session = (await page.cookies(`${registry.url}/ui`)).find((c) => c.name === 'enlil_session')!
+      expect(session.httpOnly).toBe(true)
+      expect(session.sameSite).toBe('Lax')
+      expect(session.secure).toBe(false) // plain HTTP here; Secure behind TLS
+      // A cookie changed by hand is no session.
+      await page.setCookie({ ...session, value: session.value.replace(/^./, (ch) => (ch === 'e' ? 'f' : 'e')) })
+      await page.goto(`${registry.url}/ui`)
+      expect(await text()).not.toContain('Signed in as carol')
+      await page.setCookie(session)
+      await page.goto(`${registry.url}/ui`)
+      expect(await text()).toContain('Signed in as carol')
+      // A new password ends the sessions of the old one (the file is re-read within a second).
+      writeFileSync(htpasswd, `carol:${bcrypt.hashSync('carol new pw', 8)}\n`)
+      await new Promise((r) => setTimeout(r, 1100))
+      await page.goto(`${registry.url}/ui`)
+      expect(await text()).not.toContain('Signed in as carol')
+    } finally {
+      await page.deleteCookie(...(await page.cookies(`${registry.url}/ui`)))
+      await registry.stop()
+      removeDir(other)
+    }
+  })
+
   it('pages 10,000 repositories and 1,000 tags quickly (Server-Timing)', async () => {
     const big = scratchDir('ui-big')
     const names = Array.from({ length: 10_000 }, (_, i) => `team-${String(i % 100).padStart(2, '0')}/service-${String(i).padStart(5, '0')}`)
