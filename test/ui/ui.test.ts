@@ -3,14 +3,17 @@
  * in token mode with ACL rules, filled by skopeo and @sigstore/oci: log in, find a repository, open
  * a tag and see its platforms, layers, config and signature; delete a tag and the API agrees;
  * hostile labels and annotations render as text; forms without the CSRF token, anonymous visitors
- * and accounts without delete rights are refused; 10,000 repositories page quickly (Server-Timing).
+ * and accounts without delete rights are refused; htpasswd logins and an external issuer's anonymous
+ * rights; 10,000 repositories page quickly (Server-Timing).
  * One browser for the whole file.
  */
 import { generateKeyPairSync } from 'node:crypto'
+import { createServer } from 'node:http'
 import { spawn } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
+import { exportJWK, SignJWT } from 'jose'
 import type { Browser, Page } from 'puppeteer-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requirePart, removeDir, type Running, startEnlil, tempDir } from '../support/processes.js'
@@ -269,6 +272,42 @@ describe.skipIf(!available)('web UI in Chromium', () => {
     } finally {
       await page.deleteCookie(...(await page.cookies(`${registry.url}/ui`)))
       await registry.stop()
+      removeDir(other)
+    }
+  })
+
+  it('browses with an external issuer\'s anonymous rights, and says that logging in happens elsewhere', async () => {
+    const other = scratchDir('ui-external')
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+    writeFileSync(join(other, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }))
+    // The token server: anonymous clients may pull public/*, and get nothing else (no catalog).
+    const issuer = createServer(async (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://issuer')
+      const access = url.searchParams.getAll('scope').map((s) => s.split(':')).filter(([type, name]) => type === 'repository' && name!.startsWith('public/'))
+        .map(([type, name]) => ({ type, name, actions: ['pull'] }))
+      const token = await new SignJWT({ access }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('test issuer').setAudience('test registry')
+        .setSubject('').setIssuedAt().setExpirationTime('5m').sign(privateKey)
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token }))
+    })
+    await new Promise<void>((ok) => issuer.listen(0, '127.0.0.1', ok))
+    seedRepositories(join(other, 'data'), ['public/tools', 'private/secret'])
+    const registry = await startEnlil(join(other, 'data'), {
+      REGISTRY_AUTH: 'token', REGISTRY_AUTH_TOKEN_REALM: `http://127.0.0.1:${(issuer.address() as { port: number }).port}/token`,
+      REGISTRY_AUTH_TOKEN_SERVICE: 'test registry', REGISTRY_AUTH_TOKEN_ISSUER: 'test issuer', ENLIL_AUTH_TOKEN_JWKS: join(other, 'jwks.json'), ENLIL_WORKERS: '1',
+    })
+    try {
+      await page.goto(`${registry.url}/ui`)
+      expect(await text()).toContain('Nothing to show without a login')
+      expect((await page.goto(`${registry.url}/ui/r/public/tools`))!.status()).toBe(200)
+      expect(await text()).toContain('latest')
+      expect((await page.goto(`${registry.url}/ui/r/private/secret`))!.status()).toBe(404)
+      expect(await text()).toContain('through its token service')
+      await page.goto(`${registry.url}/ui/login`)
+      expect(await text()).toContain('managed by an external token service')
+      expect(await page.$('input[type=password]')).toBeNull()
+    } finally {
+      await registry.stop()
+      await new Promise((ok) => issuer.close(ok))
       removeDir(other)
     }
   })
