@@ -30,7 +30,7 @@ function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {
     const path = join(dir, entry)
     if (statSync(path).isDirectory()) return sources(path)
-    return /\.ts$/.test(entry) && !/\.(test|contract)\.ts$/.test(entry) ? [path] : []
+    return /\.tsx?$/.test(entry) && !/\.(test|contract)\.tsx?$/.test(entry) ? [path] : []
   })
 }
 

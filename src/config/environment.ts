@@ -64,6 +64,9 @@ export const ENVIRONMENT: Record<string, string> = {
   ENLIL_GC_GRACE: 'gc.grace',
   ENLIL_GC_DELETEUNTAGGED: 'gc.deleteuntagged',
   ENLIL_GC_SCHEDULE_INTERVAL: 'gc.schedule.interval',
+  // The web UI.
+  ENLIL_UI_ENABLED: 'ui.enabled',
+  ENLIL_UI_PATH: 'ui.path',
 }
 
 /** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */

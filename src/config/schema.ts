@@ -219,6 +219,12 @@ export const configSchema = z.strictObject({
   /** Which tags go, per repository pattern; the first matching policy applies. Applied by GC. */
   retention: z.array(retentionPolicySchema).default([]).meta(doc('which tags GC removes, per repository pattern, first match applies: `[{repositories: "ci/*", tags: "pr-*", olderthan: 14d, keeplast: 5, keep: ["latest"]}]` (see "Garbage collection and retention")', { defaultText: '—' })),
   // ── end of garbage collection and retention ──
+  // ── web UI (src/ui) ──
+  ui: z.strictObject({
+    enabled: bool.default(true).meta(doc('serve the web UI at `ui.path` (and send browsers that open `/` there): browse, inspect and delete with the same accounts and rights as the API')),
+    path: z.string().regex(/^\/[A-Za-z0-9._~-]+$/, 'expected one path segment such as /ui').refine((p) => !['/v2', '/healthz', '/readyz', '/metrics'].includes(p), 'is taken by the API').default('/ui').meta(doc('where the web UI is served')),
+  }).prefault({}),
+  // ── end of web UI ──
 })
 
   .superRefine((config, ctx) => {

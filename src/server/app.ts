@@ -19,6 +19,7 @@ import { refuseWritesWhenReadOnly } from '../http/readonly.js'
 import type { Notifier } from '../observe/notifications.js'
 import { metricsText } from '../observe/metrics-cluster.js'
 import { PROMETHEUS_CONTENT_TYPE } from '../observe/metrics.js'
+import { type UiOptions, uiRoutes } from '../ui/routes.js'
 
 export interface AppOptions {
   registry: Registry
@@ -38,6 +39,8 @@ export interface AppOptions {
   notifier?: Notifier
   /** The proxies whose X-Forwarded-For is believed (http.trustedproxies); none by default. */
   trustedProxies?: readonly string[]
+  /** The web UI (ui.enabled): mounted at its path; omitted, no UI. */
+  ui?: Omit<UiOptions, 'registry' | 'deleteEnabled' | 'publicUrl' | 'notifier'>
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -77,6 +80,13 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/v2', uploadRoutes(deps))
   app.route('/v2', blobRoutes(deps))
   app.route('/v2', manifestRoutes(deps))
+  if (options.ui) {
+    const ui = options.ui
+    app.get(`${ui.path}/`, (c) => c.redirect(ui.path, 301))
+    app.route(ui.path, uiRoutes({ ...ui, registry: options.registry, deleteEnabled: deps.deleteEnabled, publicUrl: options.publicUrl, notifier: options.notifier }))
+    // A browser opening the registry's address lands on the UI; API clients never ask for HTML at /.
+    app.get('/', (c) => (c.req.header('accept')?.includes('text/html') ? c.redirect(ui.path, 302) : c.notFound()))
+  }
 
   app.onError(onError)
   app.notFound(notFound)

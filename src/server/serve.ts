@@ -19,6 +19,7 @@ import { createNotifier } from '../observe/notifications.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { collectGarbage, formatSummary } from '../registry/gc.js'
 import { metrics } from '../observe/metrics.js'
+import { createUiAccess } from './ui-access.js'
 
 export interface RunningRegistry {
   url: string
@@ -55,6 +56,11 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     accessLog: !config.log.accesslog.disabled,
     notifier,
     publicMetricsPath: metricsSettings(config).public ? metricsSettings(config).path : undefined,
+    ui: config.ui.enabled ? {
+      path: config.ui.path, access: await createUiAccess(config, auth, log),
+      gc: { graceMs: config.gc.grace, deleteUntagged: config.gc.deleteuntagged, retention: config.retention },
+      quotas: { total: config.quotas.total, repositories: config.quotas.repositories },
+    } : undefined,
   })
   const tls = config.http.tls
   // The Hono adaptor's listener (what createAdaptorServer builds), given an errorHandler so that the
