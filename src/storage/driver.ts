@@ -10,6 +10,13 @@ export interface FileInfo {
   isDirectory: boolean
 }
 
+/** A key found by `scan`, relative to the folder scanned, with what the listing tells of it. */
+export interface ScannedKey {
+  key: string
+  size: number
+  modifiedAt: Date
+}
+
 /** An inclusive byte range, as in HTTP `Range: bytes=start-end`. */
 export interface ByteRange {
   start: number
@@ -99,6 +106,13 @@ export interface StorageDriver {
    * `size`, the whole object's when the caller knows it, lets a small one be read in one call.
    */
   copyTo?(path: string, out: Writable, range?: ByteRange, size?: number): Promise<void>
+  /**
+   * One page of the keys under a folder, recursively, in the store's byte order, starting after
+   * `after` (a path relative to the folder): where a flat listing is cheaper than a listing per
+   * folder (S3: one request for up to 1000 keys, whatever the depth, with their sizes and times).
+   * `next` is the `after` of the next page; undefined at the end.
+   */
+  scan?(path: string, after?: string): Promise<{ entries: ScannedKey[]; next?: string }>
   /** A URL the client can fetch the bytes from directly (presigned), where the store supports it. */
   redirectUrl?(path: string): Promise<string | undefined>
 }

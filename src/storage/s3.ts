@@ -423,6 +423,17 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       return [...names]
     },
 
+    async scan(path, after) {
+      const base = `${key(path)}/`
+      const res = await call('ListObjectsV2', path, () => client.send(new ListObjectsV2Command({
+        Bucket: bucket, Prefix: base, ...(after ? { StartAfter: `${base}${after}` } : {}),
+      })))
+      const entries = (res?.Contents ?? []).flatMap((o) => (o.Key
+        ? [{ key: o.Key.slice(base.length), size: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) }]
+        : []))
+      return { entries, ...(res?.IsTruncated && entries.length > 0 ? { next: entries[entries.length - 1]!.key } : {}) }
+    },
+
     async usage(path) {
       let total = 0
       let token: string | undefined

@@ -80,6 +80,8 @@ const configs = new LruCache<string, ImageConfig | null>(20_000)
 
 /** Every repository's name, sorted: the catalog's walk, each level listed in parallel. */
 export async function repositoryNames(registry: Registry): Promise<string[]> {
+  // A store with a flat listing (S3) answers the whole tree in a request per thousand keys.
+  if (registry.driver.scan) return registry.catalog.list({})
   const found: string[] = []
   let frontier = ['']
   // A name has at most 255 characters, so at most 128 components.
@@ -97,12 +99,29 @@ export async function repositoryNames(registry: Registry): Promise<string[]> {
 
 /** The tags of a repository with their push times (when the tag's link was last written). */
 export async function tagEntries(registry: Registry, name: string, withTimes: boolean): Promise<TagEntry[]> {
+  if (withTimes && registry.driver.scan) return scannedTags(registry.driver.scan.bind(registry.driver), name)
   const tags = (await registry.driver.list(paths.tags(name))).sort()
   if (!withTimes) return tags.map((tag) => ({ tag }))
   return mapLimit(tags, CONCURRENCY, async (tag) => {
     const info = await registry.driver.stat(paths.tagCurrentLink(name, tag), 'file')
     return { tag, pushedAt: info?.modifiedAt }
   })
+}
+
+/** Tags with push times from a flat listing: the times come with the keys (a request per thousand tags). */
+async function scannedTags(scan: NonNullable<Registry['driver']['scan']>, name: string): Promise<TagEntry[]> {
+  const out: TagEntry[] = []
+  let after: string | undefined
+  for (let page = 0; page < 10_000; page++) {
+    const { entries, next } = await scan(paths.tags(name), after)
+    for (const e of entries) {
+      const [tag, current, link] = e.key.split('/')
+      if (current === 'current' && link === 'link' && tag) out.push({ tag, pushedAt: e.modifiedAt })
+    }
+    if (next === undefined) break
+    after = next
+  }
+  return out.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0))
 }
 
 /** Bytes of the blobs linked in the repository, as the repository quotas count them. */
