@@ -1,40 +1,49 @@
 /**
  * @module `enlil gc [CONFIG] [--dry-run] [--delete-untagged] [--grace 1h]`: retention, then garbage
- * collection, on the configured store. What goes is listed on stdout; progress and the summary on stderr.
+ * collection, on the configured store. What goes is listed on stdout; the store, progress and the
+ * summary on stderr.
  */
 import { ConfigError, loadConfig } from '../config/load.js'
 import { parseDuration } from '../config/units.js'
 import { type Config } from '../config/schema.js'
 import { collectGarbage, formatSummary, type GcItem } from '../registry/gc.js'
 import { createDriver } from '../server/storage.js'
+import { storeDescription } from '../server/startup.js'
+import { type Command, usageError, usageLine } from './cli.js'
+import { CONFIG_OPTION, chosenConfigFile } from './config-file.js'
 
-export const GC_USAGE = 'usage: enlil gc [CONFIG.yml] [--config CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]'
+export const gcSpec: Command = {
+  name: 'gc',
+  summary: 'retention policies, then garbage collection, on the configured store',
+  usage: '[CONFIG.yml] [--config CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]',
+  description: `Applies the retention policies, then deletes the blobs no manifest reaches (older than the grace
+period) on the store the configuration names, while enlil serves it. What goes is listed on
+stdout; the store it looked at, progress and a summary on stderr. A relative folder
+(storage.filesystem.rootdirectory, ./data by default) is relative to where you run it.
+See README.md, "Garbage collection and retention".`,
+  options: {
+    config: CONFIG_OPTION,
+    'dry-run': { type: 'boolean', short: 'n', description: 'list what would go, and how many bytes; delete nothing' },
+    'delete-untagged': { type: 'boolean', short: 'm', description: 'also manifests no tag reaches (gc.deleteuntagged)' },
+    grace: { type: 'string', value: 'DURATION', description: 'keep what was written less than this long ago, e.g. 1h, 30m\n(default gc.grace, 1h)' },
+  },
+  positionals: [0, 1],
+  run: (parsed) => {
+    const fail = (message: string) => Promise.resolve(usageError('gc', message, usageLine('gc', gcSpec)))
+    const chosen = chosenConfigFile(parsed)
+    if ('problem' in chosen) return fail(chosen.problem)
+    const grace = parsed.options.grace as string | undefined
+    const graceMs = grace === undefined ? undefined : parseDuration(grace)
+    if (grace !== undefined && graceMs === undefined) return fail(`--grace needs a duration such as 1h, 30m or 90s (got "${grace}")`)
+    return gcCommand({ file: chosen.file, dryRun: Boolean(parsed.options['dry-run']), deleteUntagged: Boolean(parsed.options['delete-untagged']), graceMs })
+  },
+}
 
 interface GcArgs {
   file?: string
   dryRun: boolean
   deleteUntagged: boolean
   graceMs?: number
-}
-
-function parseArgs(args: string[], env: Record<string, string | undefined>): GcArgs | string {
-  const out: GcArgs = { file: env.REGISTRY_CONFIG || env.ENLIL_CONFIG || undefined, dryRun: false, deleteUntagged: false }
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
-    const value = () => inline ?? args[++i]
-    if (flag === '--dry-run' || flag === '-n') out.dryRun = true
-    else if (flag === '--delete-untagged' || flag === '-m') out.deleteUntagged = true
-    else if (flag === '--config') out.file = value()
-    else if (flag === '--grace') {
-      const text = value()
-      const ms = text === undefined ? undefined : parseDuration(text)
-      if (ms === undefined) return `--grace needs a duration such as 1h, 30m or 90s (got "${text ?? ''}")`
-      out.graceMs = ms
-    } else if (!arg.startsWith('-')) out.file = arg
-    else return `unknown option "${arg}"`
-  }
-  return out
 }
 
 function describe(item: GcItem): string {
@@ -46,16 +55,14 @@ function describe(item: GcItem): string {
   }
 }
 
-export async function gcCommand(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    console.log(`${GC_USAGE}\n\nApplies the retention policies, then deletes blobs no manifest reaches (older than the grace\nperiod) on the configured store. See README.md, "Garbage collection and retention".`)
-    return 0
-  }
-  const parsed = parseArgs(args, env)
-  if (typeof parsed === 'string') {
-    console.error(`enlil gc: ${parsed}\n${GC_USAGE}`)
-    return 2
-  }
+/** The store in words: which folder or bucket a run looked at, so a wrong one is seen. */
+function storeInWords(config: Config): string {
+  const store = storeDescription(config)
+  if (store.storage === 'filesystem') return `the folder ${String(store.root)}`
+  return `the bucket ${String(store.bucket)} at ${String(store.endpoint)}${store.prefix ? `, under ${String(store.prefix)}` : ''}`
+}
+
+export async function gcCommand(parsed: GcArgs, env: Record<string, string | undefined> = process.env): Promise<number> {
   let config: Config
   try {
     config = loadConfig(env, parsed.file)
@@ -65,6 +72,7 @@ export async function gcCommand(args: string[], env: Record<string, string | und
     return 1
   }
   const verb = parsed.dryRun ? 'would delete' : 'deleting'
+  console.error(`enlil gc: store: ${storeInWords(config)}${parsed.file ? ` (config ${parsed.file})` : ''}`)
   try {
     const summary = await collectGarbage(await createDriver(config), {
       graceMs: parsed.graceMs ?? config.gc.grace,
@@ -75,6 +83,10 @@ export async function gcCommand(args: string[], env: Record<string, string | und
       onDelete: (item) => console.log(`${verb} ${describe(item)}`),
     })
     console.error(formatSummary(summary))
+    if (summary.repositories === 0) {
+      console.error(`enlil gc: warning: ${storeInWords(config)} holds no repositories. If enlil serves another store, `
+        + 'give its config (enlil gc CONFIG.yml) or its environment; a relative folder is relative to where gc runs.')
+    }
     return 0
   } catch (err) {
     // Blobs are deleted only after every repository was marked: a failed run leaves garbage, never a missing blob.

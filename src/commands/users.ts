@@ -3,6 +3,31 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
 import bcrypt from 'bcryptjs'
+import { type CommandGroup, usageError } from './cli.js'
+
+const ADD_USAGE = 'usage: enlil users add NAME --file HTPASSWD'
+
+export const usersSpec: CommandGroup = {
+  name: 'users',
+  subcommands: [{
+    name: 'add',
+    summary: 'add an account to an htpasswd file, or change its password',
+    usage: 'NAME --file HTPASSWD',
+    description: `Writes NAME with a bcrypt hash of its password into the htpasswd file (created, readable by
+its owner only), replacing NAME's old entry. The password is the first line of stdin, or asked
+for on a terminal; at least 8 characters. The file serves auth.htpasswd.path and
+auth.token.users.`,
+    options: { file: { type: 'string', value: 'HTPASSWD', description: 'the htpasswd file (required)' } },
+    positionals: [1, 1],
+    run: ({ options, positionals }) => {
+      const name = positionals[0]!
+      const file = options.file as string | undefined
+      if (!file) return Promise.resolve(usageError('users add', '--file HTPASSWD is required', ADD_USAGE))
+      if (!/^[^:\s]+$/.test(name)) return Promise.resolve(usageError('users add', `a user name has no ":" or spaces (got "${name}")`, ADD_USAGE))
+      return usersAdd(name, file)
+    },
+  }],
+}
 
 /** Reads a password: the first line of stdin, or a prompt without echo on a terminal. */
 async function readPassword(): Promise<string> {
@@ -20,14 +45,7 @@ async function readPassword(): Promise<string> {
 }
 
 /** `enlil users add NAME --file F`: a bcrypt entry in an htpasswd file, replacing the user's old one. */
-export async function usersAdd(args: string[]): Promise<number> {
-  const fileIndex = args.indexOf('--file')
-  const file = fileIndex >= 0 ? args[fileIndex + 1] : undefined
-  const name = args.find((a, i) => !a.startsWith('-') && (fileIndex < 0 || i !== fileIndex + 1))
-  if (!name || !file || !/^[^:\s]+$/.test(name)) {
-    console.error('usage: enlil users add NAME --file HTPASSWD   (the password is read from stdin, or asked for)')
-    return 2
-  }
+export async function usersAdd(name: string, file: string): Promise<number> {
   const password = await readPassword()
   if (password.length < 8) {
     console.error('enlil: the password must have at least 8 characters')
