@@ -3,50 +3,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import { ConfigError, loadConfig } from '../config/load.js'
-import { CONFIG_OPTION, chosenConfigFile, configFileIn, reportingConfigProblems } from './config-file.js'
+import { configFileIn, reportingConfigProblems } from './config-file.js'
 import { convert } from '../config/convert.js'
-import { type CommandGroup, usageError } from './cli.js'
-
-const CHECK_USAGE = 'usage: enlil config check [CONFIG.yml] [--config CONFIG.yml]'
-const CONVERT_USAGE = 'usage: enlil config convert [--distribution config.yml] [--auth auth_config.yml] [--out enlil.yml] [--force]'
-
-export const configSpec: CommandGroup = {
-  name: 'config',
-  subcommands: [{
-    name: 'check',
-    summary: 'validate a configuration; print the effective settings, secrets masked',
-    usage: '[CONFIG.yml] [--config CONFIG.yml]',
-    description: `Reads the configuration as enlil serve would (defaults, then the file, then the environment),
-prints the effective settings as JSON on stdout with secrets masked, and says on stderr whether
-it is valid: exit 0, or 1 with one line per problem.`,
-    options: { config: CONFIG_OPTION },
-    positionals: [0, 1],
-    run: (parsed) => {
-      const chosen = chosenConfigFile(parsed)
-      if ('problem' in chosen) return Promise.resolve(usageError('config check', chosen.problem, CHECK_USAGE))
-      return configCheck(chosen.file ? [chosen.file] : [])
-    },
-  }, {
-    name: 'convert',
-    summary: 'distribution\'s config.yml and docker_auth\'s auth_config.yml → an enlil config',
-    usage: '[--distribution config.yml] [--auth auth_config.yml] [--out enlil.yml] [--force]',
-    description: `Converts distribution's config.yml and/or docker_auth's auth_config.yml into an enlil config
-(stdout, or --out) and, from docker_auth, a users file next to it; notes on stderr say what did
-not carry over. See README.md, "Migrating".`,
-    options: {
-      distribution: { type: 'string', value: 'FILE', description: "distribution's config.yml" },
-      auth: { type: 'string', value: 'FILE', description: "docker_auth's auth_config.yml (its users go to users.yml beside --out)" },
-      out: { type: 'string', value: 'FILE', description: 'write the enlil config there (default: stdout)' },
-      force: { type: 'boolean', description: 'overwrite files that exist' },
-    },
-    positionals: [0, 0],
-    run: ({ options }) => {
-      const { distribution, auth, out } = options as Record<string, string | undefined>
-      if (!distribution && !auth) return Promise.resolve(usageError('config convert', 'give --distribution, --auth or both', CONVERT_USAGE))
-      return configConvert({ distribution, auth, out, force: Boolean(options.force) })
-    },
-  }],
-}
 
 /** Option names whose values are secrets: shown as "***" by `config check`. */
 const SECRET_KEYS = new Set(['secretkey', 'accesskey', 'signingkeyb64', 'certificateb64', 'usersb64'])

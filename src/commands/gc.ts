@@ -3,43 +3,14 @@
  * collection, on the configured store. What goes is listed on stdout; the store, progress and the
  * summary on stderr.
  */
+import { existsSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.js'
-import { parseDuration } from '../config/units.js'
 import { type Config } from '../config/schema.js'
 import { collectGarbage, formatSummary, type GcItem } from '../registry/gc.js'
 import { createDriver } from '../server/storage.js'
 import { storeDescription } from '../server/startup.js'
-import { type Command, usageError, usageLine } from './cli.js'
-import { CONFIG_OPTION, chosenConfigFile } from './config-file.js'
 
-export const gcSpec: Command = {
-  name: 'gc',
-  summary: 'retention policies, then garbage collection, on the configured store',
-  usage: '[CONFIG.yml] [--config CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]',
-  description: `Applies the retention policies, then deletes the blobs no manifest reaches (older than the grace
-period) on the store the configuration names, while enlil serves it. What goes is listed on
-stdout; the store it looked at, progress and a summary on stderr. A relative folder
-(storage.filesystem.rootdirectory, ./data by default) is relative to where you run it.
-See README.md, "Garbage collection and retention".`,
-  options: {
-    config: CONFIG_OPTION,
-    'dry-run': { type: 'boolean', short: 'n', description: 'list what would go, and how many bytes; delete nothing' },
-    'delete-untagged': { type: 'boolean', short: 'm', description: 'also manifests no tag reaches (gc.deleteuntagged)' },
-    grace: { type: 'string', value: 'DURATION', description: 'keep what was written less than this long ago, e.g. 1h, 30m\n(default gc.grace, 1h)' },
-  },
-  positionals: [0, 1],
-  run: (parsed) => {
-    const fail = (message: string) => Promise.resolve(usageError('gc', message, usageLine('gc', gcSpec)))
-    const chosen = chosenConfigFile(parsed)
-    if ('problem' in chosen) return fail(chosen.problem)
-    const grace = parsed.options.grace as string | undefined
-    const graceMs = grace === undefined ? undefined : parseDuration(grace)
-    if (grace !== undefined && graceMs === undefined) return fail(`--grace needs a duration such as 1h, 30m or 90s (got "${grace}")`)
-    return gcCommand({ file: chosen.file, dryRun: Boolean(parsed.options['dry-run']), deleteUntagged: Boolean(parsed.options['delete-untagged']), graceMs })
-  },
-}
-
-interface GcArgs {
+export interface GcArgs {
   file?: string
   dryRun: boolean
   deleteUntagged: boolean
@@ -84,7 +55,8 @@ export async function gcCommand(parsed: GcArgs, env: Record<string, string | und
     })
     console.error(formatSummary(summary))
     if (summary.repositories === 0) {
-      console.error(`enlil gc: warning: ${storeInWords(config)} holds no repositories. If enlil serves another store, `
+      const missing = config.storage.driver === 'filesystem' && !existsSync(config.storage.filesystem.rootdirectory)
+      console.error(`enlil gc: warning: ${storeInWords(config)} ${missing ? 'does not exist' : 'holds no repositories'}. If enlil serves another store, `
         + 'give its config (enlil gc CONFIG.yml) or its environment; a relative folder is relative to where gc runs.')
     }
     return 0

@@ -5,26 +5,9 @@
 import { get as httpGet } from 'node:http'
 import { get as httpsGet } from 'node:https'
 import type { Config } from '../config/schema.js'
-import { splitAddr } from '../server/serve.js'
+import { splitAddr } from '../server/address.js'
 import { loadConfig } from '../config/load.js'
-import { type Command, usageError, usageLine } from './cli.js'
-import { CONFIG_OPTION, chosenConfigFile, reportingConfigProblems } from './config-file.js'
-
-export const healthcheckSpec: Command = {
-  name: 'healthcheck',
-  summary: "exit 0 when this machine's enlil answers /healthz (the image's HEALTHCHECK)",
-  usage: '[CONFIG.yml] [--config CONFIG.yml]',
-  description: `Asks /healthz of the enlil this configuration describes, on this machine (a wildcard
-http.addr is asked on 127.0.0.1), and exits 0 when it answers 200 within 4 s, else 1 with the
-reason on stderr. The image's HEALTHCHECK runs it: slim images have no curl.`,
-  options: { config: CONFIG_OPTION },
-  positionals: [0, 1],
-  run: (parsed) => {
-    const chosen = chosenConfigFile(parsed)
-    if ('problem' in chosen) return Promise.resolve(usageError('healthcheck', chosen.problem, usageLine('healthcheck', healthcheckSpec)))
-    return healthcheckCommand(chosen.file)
-  },
-}
+import { reportingConfigProblems } from './config-file.js'
 
 /** The /healthz URL of this machine's enlil: a wildcard listen address is reached on loopback. */
 export function localHealthUrl(config: Config): string {

@@ -8,34 +8,7 @@ import { createLogger, type Logger } from '../observe/log.js'
 import { serve } from '../server/serve.js'
 import { AUTH_OFF_WARNING, startupSummary } from '../server/startup.js'
 import { runWorkers } from '../server/workers.js'
-import { type Command, usageError, usageLine } from './cli.js'
-import { CONFIG_OPTION, chosenConfigFile, configProblems } from './config-file.js'
-
-export const serveSpec: Command = {
-  name: 'serve',
-  summary: 'serve the registry (what npm start runs)',
-  usage: '[CONFIG.yml] [--config CONFIG.yml] [--workers N]',
-  description: `Serves the OCI distribution API. Configuration: defaults, then the optional YAML or JSON
-file, then the environment (REGISTRY_HTTP_ADDR, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, ...:
-the table in README.md, "Running it"). The first line of the log says where it listens, which
-config file and store it uses, and the auth mode.
-SIGTERM or Ctrl-C: stop accepting, let in-flight requests finish (http.draintimeout, 1m by
-default), then exit; a second SIGTERM or Ctrl-C stops at once.`,
-  options: {
-    config: CONFIG_OPTION,
-    workers: { type: 'string', value: 'N', description: 'processes sharing the port: a number (1 serves in this process),\nor auto, one per core (the default; also ENLIL_WORKERS)' },
-  },
-  positionals: [0, 1],
-  run: (parsed) => {
-    const chosen = chosenConfigFile(parsed)
-    if ('problem' in chosen) return Promise.resolve(usageError('serve', chosen.problem, usageLine('serve', serveSpec)))
-    const workers = parsed.options.workers as string | undefined
-    if (workers !== undefined && !/^(auto|\d+)$/.test(workers)) {
-      return Promise.resolve(usageError('serve', `--workers takes a number of processes, or auto (got "${workers}")`, usageLine('serve', serveSpec)))
-    }
-    return serveCommand(chosen.file, workers)
-  },
-}
+import { configProblems } from './config-file.js'
 
 /** Runs `enlil serve`: resolves to an exit status, or -1 while serving (the process stays up). */
 export async function serveCommand(file: string | undefined, workers: string | undefined): Promise<number> {

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path'
 import { type Config } from '../config/schema.js'
 import { metricsSettings } from '../config/settings.js'
-import { splitAddr } from './serve.js'
+import { splitAddr } from './address.js'
 
 export const AUTH_OFF_WARNING = 'authentication is off: anyone who can reach this port can push and pull'
 

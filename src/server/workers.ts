@@ -11,7 +11,7 @@ import { metricsSettings } from '../config/settings.js'
 import type { Logger } from '../observe/log.js'
 import { installClusterMetrics, startMetricsServer } from '../observe/metrics-cluster.js'
 import { installThrottleHub } from '../auth/throttle-cluster.js'
-import { splitAddr } from './serve.js'
+import { splitAddr } from './address.js'
 import { AUTH_OFF_WARNING, startupSummary } from './startup.js'
 
 /**
