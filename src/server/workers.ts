@@ -41,7 +41,7 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
   let servedOnce = false
   const reloadStarted = new Set<number>()
   let retryMs = 1_000
-  /** Workers that listened since start, until the startup summary is said (once, for all of them). */
+  /** Workers that listened since start: the first one's listening is when the startup summary is said, once. */
   let startedWorkers = 0
   let metricsUrl: string | undefined
   shareGeneratedSigningKey(config, log)
@@ -94,8 +94,8 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
     listened.add(worker.id)
     reloadStarted.delete(worker.id)
     servedOnce = true
-    // The workers do not say it: one line when all of them serve, not one per worker.
-    if (++startedWorkers === config.http.workers) {
+    // The workers do not say it: one line as the first of them serves, not one per worker.
+    if (++startedWorkers === 1) {
       log.info('enlil is serving', startupSummary(config, { file, port: address.port, metricsUrl }))
       if ((config.auth.mode ?? 'none') === 'none') log.warn(AUTH_OFF_WARNING)
     }
