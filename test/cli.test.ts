@@ -138,3 +138,44 @@ describe('enlil --help, and mistakes on the command line', () => {
     expect(zero.stderr).not.toContain('ENLIL_WORKERS')
   })
 })
+
+describe("the README's commands", () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  // The lines of the shell blocks (```sh, or ``` holding a `$ ` prompt), without prompts and comments.
+  const lines: string[] = []
+  let block: string | undefined
+  for (const line of readme.split('\n')) {
+    if (line.startsWith('```')) block = block === undefined ? line.slice(3).trim() : undefined
+    else if (block === 'sh' || (block === '' && line.startsWith('$ '))) lines.push(line.replace(/^\$ /, '').replace(/\s+#.*$/, '').trim())
+  }
+  const commands = lines.flatMap((l) => [...l.matchAll(/(?:^|&& |\S+=\S+ )npx enlil ((?:[^|>&]|\|(?=\w))+)/g)].map((m) => m[1]!.trim()))
+
+  it('are written so that they run after the Quick start: npx enlil, never a bare enlil', () => {
+    expect(commands.length).toBeGreaterThan(15)
+    expect(lines.filter((l) => /(^|&& |\S+=\S+ )enlil /.test(l))).toEqual([])
+  })
+
+  it('name commands and options that exist', () => {
+    const help = new Map<string, string>()
+    for (const command of commands) {
+      const words = command.split(/\s+/)
+      const path = ['config', 'users', 'keys', 'readonly'].includes(words[0]!) ? words.slice(0, 2) : words.slice(0, 1)
+      // `readonly on|off|status`: each of them.
+      for (const variant of path.join(' ').includes('|') ? path[1]!.split('|').map((sub) => [path[0]!, sub]) : [path]) {
+        const key = variant.join(' ')
+        if (!help.has(key)) {
+          const result = enlil([...variant, '--help'])
+          expect(result.status, `npx enlil ${key}`).toBe(0)
+          help.set(key, result.stdout)
+        }
+        for (const option of command.match(/--[a-z-]+/g) ?? []) expect(help.get(key), `npx enlil ${command}`).toContain(option)
+      }
+    }
+  })
+
+  it('npx enlil runs this build from the clone', () => {
+    const result = spawnSync('npx', ['--no', 'enlil', 'help'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 })
+    expect(result.status).toBe(0)
+    expect(result.stdout).toMatch(/^usage: enlil COMMAND/)
+  })
+})
