@@ -170,7 +170,7 @@ export async function runProgram(program: Program, argv: string[]): Promise<numb
     process.stdout.write(overview(program.entries, program.preamble, program.epilogue))
     return 0
   }
-  if (first === '--version' || first === 'version' || first === '-V') {
+  if (first === '--version' || first === 'version' || first === '-v' || first === '-V') {
     process.stdout.write(`${program.version()}\n`)
     return 0
   }

@@ -1,6 +1,6 @@
 /** @module What `enlil serve` says about itself at startup, once: where, which config and store, which auth; no secrets. */
 import { resolve } from 'node:path'
-import { type Config } from '../config/schema.js'
+import type { Config } from '../config/schema.js'
 import { metricsSettings } from '../config/settings.js'
 import { splitAddr } from './address.js'
 
