@@ -138,8 +138,8 @@ describe('Ctrl-C during an upload', () => {
     enlil.child.kill('SIGINT')
     const exit = await enlil.exited
     expect(exit.code).toBe(130)
-    // "At once": well within the drain timeout; generous for a loaded machine.
-    expect(Date.now() - second).toBeLessThan(10_000)
+    // Not a speed measurement: ignoring the second signal would mean waiting out the 60 s drain.
+    expect(Date.now() - second).toBeLessThan(30_000)
     expect(jsonLines(enlil.stdout()).some((l) => l.msg === 'stopping now, without waiting for the requests in flight')).toBe(true)
     await eventually(() => workerPids.every((p) => { try { readFileSync(`/proc/${p}/stat`); return false } catch { return true } }), 'the workers gone', enlil.stdout)
   })
