@@ -2,9 +2,11 @@
 /**
  * `npm start`'s build step: compiles src/ with tsc unless dist/ was built from exactly these
  * sources. "Exactly" is a hash of the contents of src/, tsconfig.json, package.json and
- * package-lock.json and of the TypeScript version, stored in dist/ after a build that succeeded;
- * file times are not trusted (a checkout, an unpacked archive or a copy can make old sources look
- * new or new ones look old). A stale build never runs: any difference compiles again.
+ * package-lock.json and of the TypeScript version, stored in dist/ after a build that succeeded,
+ * with a hash of the JavaScript that build wrote (so that dist/ rewritten since, by a `tsc` run
+ * by hand on other sources, is not taken for this build). File times are not trusted (a checkout,
+ * an unpacked archive or a copy can make old sources look new or new ones look old). A stale
+ * build never runs: any difference compiles again.
  */
 import { createHash } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
@@ -12,7 +14,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join, relative, resolve } from 'node:path'
 
 const root = resolve(import.meta.dirname, '..')
-const stampFile = join(root, 'dist', '.source-hash')
+const stampFile = join(root, 'dist', '.build-stamp.json')
 
 function files(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -21,22 +23,34 @@ function files(dir) {
   })
 }
 
-function sourceHash() {
+/** The names and contents of these files, as one hash. */
+function contentHash(paths, extra = '') {
   const hash = createHash('sha256')
-  const inputs = [...files(join(root, 'src')), ...['tsconfig.json', 'package.json', 'package-lock.json'].map((f) => join(root, f)).filter(existsSync)]
-  for (const file of inputs.sort()) {
+  for (const file of [...paths].sort()) {
     hash.update(`${relative(root, file)}\0`)
     hash.update(readFileSync(file))
     hash.update('\0')
   }
-  const typescript = join(root, 'node_modules/typescript/package.json')
-  hash.update(existsSync(typescript) ? JSON.parse(readFileSync(typescript, 'utf8')).version : 'no typescript')
-  return hash.digest('hex')
+  return hash.update(extra).digest('hex')
 }
+
+function sourceHash() {
+  const inputs = [...files(join(root, 'src')), ...['tsconfig.json', 'package.json', 'package-lock.json'].map((f) => join(root, f)).filter(existsSync)]
+  const typescript = join(root, 'node_modules/typescript/package.json')
+  return contentHash(inputs, existsSync(typescript) ? JSON.parse(readFileSync(typescript, 'utf8')).version : 'no typescript')
+}
+
+const builtHash = () => (existsSync(join(root, 'dist')) ? contentHash(files(join(root, 'dist')).filter((f) => f.endsWith('.js'))) : 'no dist')
 
 const force = process.argv.includes('--force')
 const hash = sourceHash()
-const current = !force && existsSync(join(root, 'dist/main.js')) && existsSync(stampFile) && readFileSync(stampFile, 'utf8').trim() === hash
+let stamp
+try {
+  stamp = JSON.parse(readFileSync(stampFile, 'utf8'))
+} catch {
+  stamp = undefined // no build of this script's yet, or an unreadable one: compile
+}
+const current = !force && existsSync(join(root, 'dist/main.js')) && stamp?.source === hash && stamp?.built === builtHash()
 if (current) {
   console.error('enlil: dist/ is built from these sources; not compiling again')
   process.exit(0)
@@ -48,4 +62,4 @@ const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin
 if (tsc.status !== 0) process.exit(tsc.status ?? 1)
 // The hash of the sources as they were when the build started: had they changed during it, the
 // next start compiles again.
-writeFileSync(stampFile, `${hash}\n`)
+writeFileSync(stampFile, `${JSON.stringify({ source: hash, built: builtHash() })}\n`)

@@ -199,6 +199,13 @@ describe('npm start', () => {
     expect(build().stderr).toContain('compiling src/')
     expect(built()).toContain("'second'")
 
+    // dist/ rewritten by a tsc run by hand on other sources, then the sources put back: compiled again.
+    writeFileSync(join(project, 'src/main.ts'), "export const word: string = 'by hand'\n")
+    expect(spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { encoding: 'utf8' }).status).toBe(0)
+    writeFileSync(join(project, 'src/main.ts'), "export const word: string = 'second'\n")
+    expect(build().stderr).toContain('compiling src/')
+    expect(built()).toContain("'second'")
+
     // tsc writes dist/ even when the types are wrong: such a build never counts as current.
     writeFileSync(join(project, 'src/main.ts'), "export const word: number = 'third'\n")
     expect(build().status).not.toBe(0)
