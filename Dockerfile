@@ -1,6 +1,8 @@
 # enlil, the OCI registry: `docker build -t enlil .`, then
 #   docker run -p 5000:5000 -v enlil-data:/data enlil
-# Configuration through the environment (README.md, "Configuration") or a file in REGISTRY_CONFIG.
+# Configuration through the environment (README.md, "Running it": the option table) or a file in
+# REGISTRY_CONFIG. The build pulls node:24-slim: offline, see README.md, "Running with docker or
+# podman on a server".
 
 # Build stage: all dependencies, TypeScript compiled to dist/.
 FROM node:24-slim AS build
@@ -26,5 +28,7 @@ USER node
 VOLUME /data
 EXPOSE 5000
 # node itself asks /healthz (slim images have no curl); it reads the same config as the server.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["node", "dist/main.js", "healthcheck"]
+# The first check runs one --interval after the start (--start-interval would check sooner, but
+# only Docker 25 and later know it): 10 s, so the container turns healthy about 10 s after it starts.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "dist/main.js", "healthcheck"]
 CMD ["node", "dist/main.js", "serve"]

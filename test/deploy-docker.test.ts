@@ -65,7 +65,7 @@ describe.skipIf(!available)('the Docker image', () => {
   it('is configured as documented: user node, port 5000, a /data volume, the healthcheck', async () => {
     const config = JSON.parse((await engine.docker(['image', 'inspect', '--format', '{{json .Config}}', image])).stdout) as {
       User: string; ExposedPorts: Record<string, object>; Volumes: Record<string, object>; Cmd: string[]; Env: string[]
-      Healthcheck: { Test: string[] }
+      Healthcheck: { Test: string[]; Interval: number }
     }
     expect(config.User).toBe('node')
     expect(Object.keys(config.ExposedPorts)).toEqual(['5000/tcp'])
@@ -73,6 +73,8 @@ describe.skipIf(!available)('the Docker image', () => {
     expect(config.Cmd).toEqual(['node', 'dist/main.js', 'serve'])
     expect(config.Env).toContain('REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/data')
     expect(config.Healthcheck.Test).toEqual(['CMD', 'node', 'dist/main.js', 'healthcheck'])
+    // The first check runs one interval after the start: README.md says "healthy about 10 s after the start".
+    expect(config.Healthcheck.Interval).toBe(10e9)
     // Production dependencies only: no compiler or test runner in the image.
     const modules = (await engine.docker(['exec', container, 'node', '-e', 'console.log(require("fs").readdirSync("node_modules").join(" "))'])).stdout
     expect(modules).toContain('hono')

@@ -1,8 +1,8 @@
 /** @module What every command that reads a config shares: which file, and how its problems are printed. */
 import { ConfigError } from '../config/load.js'
+import { defaultConfigFile } from './program.js'
 
-/** The config file named by the environment (REGISTRY_CONFIG, as distribution, or ENLIL_CONFIG). */
-export const defaultConfigFile = () => process.env.REGISTRY_CONFIG || process.env.ENLIL_CONFIG || undefined
+export { defaultConfigFile }
 
 /** The first argument that is not an option, else the environment's file. */
 export const configFileIn = (args: string[]) => args.find((a) => !a.startsWith('-')) ?? defaultConfigFile()
@@ -17,4 +17,3 @@ export function configProblems(err: unknown): number {
 export async function reportingConfigProblems(command: () => Promise<number>): Promise<number> {
   return command().catch(configProblems)
 }
-

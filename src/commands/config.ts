@@ -26,28 +26,12 @@ export function configCheck(args: string[]): Promise<number> {
   })
 }
 
-const CONVERT_USAGE = 'usage: enlil config convert [--distribution config.yml] [--auth auth_config.yml] [--out enlil.yml] [--force]'
-
 /**
  * `enlil config convert`: distribution's config.yml and/or docker_auth's auth_config.yml → an enlil
  * config (stdout, or --out) and, from docker_auth, a users file next to it; notes on stderr.
  */
-export async function configConvert(args: string[]): Promise<number> {
-  const options: Record<string, string> = {}
-  let force = false
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    if (arg === '--force') force = true
-    else if (['--distribution', '--auth', '--out'].includes(arg) && args[i + 1]) options[arg.slice(2)] = args[++i]!
-    else {
-      console.error(`enlil: unexpected argument "${arg}"\n${CONVERT_USAGE}`)
-      return 2
-    }
-  }
-  if (!options.distribution && !options.auth) {
-    console.error(CONVERT_USAGE)
-    return 2
-  }
+export async function configConvert(options: { distribution?: string; auth?: string; out?: string; force: boolean }): Promise<number> {
+  const force = options.force
   const read = (file: string | undefined): unknown => (file ? parseYaml(readFileSync(file, 'utf8')) : undefined)
   const out = options.out ? resolve(options.out) : undefined
   const usersPath = join(out ? dirname(out) : process.cwd(), 'users.yml')

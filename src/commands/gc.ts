@@ -1,40 +1,20 @@
 /**
  * @module `enlil gc [CONFIG] [--dry-run] [--delete-untagged] [--grace 1h]`: retention, then garbage
- * collection, on the configured store. What goes is listed on stdout; progress and the summary on stderr.
+ * collection, on the configured store. What goes is listed on stdout; the store, progress and the
+ * summary on stderr.
  */
+import { existsSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.js'
-import { parseDuration } from '../config/units.js'
 import { type Config } from '../config/schema.js'
 import { collectGarbage, formatSummary, type GcItem } from '../registry/gc.js'
 import { createDriver } from '../server/storage.js'
+import { storeDescription } from '../server/startup.js'
 
-export const GC_USAGE = 'usage: enlil gc [CONFIG.yml] [--config CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]'
-
-interface GcArgs {
+export interface GcArgs {
   file?: string
   dryRun: boolean
   deleteUntagged: boolean
   graceMs?: number
-}
-
-function parseArgs(args: string[], env: Record<string, string | undefined>): GcArgs | string {
-  const out: GcArgs = { file: env.REGISTRY_CONFIG || env.ENLIL_CONFIG || undefined, dryRun: false, deleteUntagged: false }
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
-    const value = () => inline ?? args[++i]
-    if (flag === '--dry-run' || flag === '-n') out.dryRun = true
-    else if (flag === '--delete-untagged' || flag === '-m') out.deleteUntagged = true
-    else if (flag === '--config') out.file = value()
-    else if (flag === '--grace') {
-      const text = value()
-      const ms = text === undefined ? undefined : parseDuration(text)
-      if (ms === undefined) return `--grace needs a duration such as 1h, 30m or 90s (got "${text ?? ''}")`
-      out.graceMs = ms
-    } else if (!arg.startsWith('-')) out.file = arg
-    else return `unknown option "${arg}"`
-  }
-  return out
 }
 
 function describe(item: GcItem): string {
@@ -46,16 +26,14 @@ function describe(item: GcItem): string {
   }
 }
 
-export async function gcCommand(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    console.log(`${GC_USAGE}\n\nApplies the retention policies, then deletes blobs no manifest reaches (older than the grace\nperiod) on the configured store. See README.md, "Garbage collection and retention".`)
-    return 0
-  }
-  const parsed = parseArgs(args, env)
-  if (typeof parsed === 'string') {
-    console.error(`enlil gc: ${parsed}\n${GC_USAGE}`)
-    return 2
-  }
+/** The store in words: which folder or bucket a run looked at, so a wrong one is seen. */
+function storeInWords(config: Config): string {
+  const store = storeDescription(config)
+  if (store.storage === 'filesystem') return `the folder ${String(store.root)}`
+  return `the bucket ${String(store.bucket)} at ${String(store.endpoint)}${store.prefix ? `, under ${String(store.prefix)}` : ''}`
+}
+
+export async function gcCommand(parsed: GcArgs, env: Record<string, string | undefined> = process.env): Promise<number> {
   let config: Config
   try {
     config = loadConfig(env, parsed.file)
@@ -65,6 +43,7 @@ export async function gcCommand(args: string[], env: Record<string, string | und
     return 1
   }
   const verb = parsed.dryRun ? 'would delete' : 'deleting'
+  console.error(`enlil gc: store: ${storeInWords(config)}${parsed.file ? ` (config ${parsed.file})` : ''}`)
   try {
     const summary = await collectGarbage(await createDriver(config), {
       graceMs: parsed.graceMs ?? config.gc.grace,
@@ -75,6 +54,11 @@ export async function gcCommand(args: string[], env: Record<string, string | und
       onDelete: (item) => console.log(`${verb} ${describe(item)}`),
     })
     console.error(formatSummary(summary))
+    if (summary.repositories === 0) {
+      const missing = config.storage.driver === 'filesystem' && !existsSync(config.storage.filesystem.rootdirectory)
+      console.error(`enlil gc: warning: ${storeInWords(config)} ${missing ? 'does not exist' : 'holds no repositories'}. If enlil serves another store, `
+        + 'give its config (enlil gc CONFIG.yml) or its environment; a relative folder is relative to where gc runs.')
+    }
     return 0
   } catch (err) {
     // Blobs are deleted only after every repository was marked: a failed run leaves garbage, never a missing blob.

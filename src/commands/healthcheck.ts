@@ -5,9 +5,9 @@
 import { get as httpGet } from 'node:http'
 import { get as httpsGet } from 'node:https'
 import type { Config } from '../config/schema.js'
-import { splitAddr } from '../server/serve.js'
+import { splitAddr } from '../server/address.js'
 import { loadConfig } from '../config/load.js'
-import { configFileIn, reportingConfigProblems } from './config-file.js'
+import { reportingConfigProblems } from './config-file.js'
 
 /** The /healthz URL of this machine's enlil: a wildcard listen address is reached on loopback. */
 export function localHealthUrl(config: Config): string {
@@ -31,9 +31,9 @@ export function probeHealth(url: string, timeoutMs = 4000): Promise<boolean> {
 }
 
 /** `enlil healthcheck [CONFIG.yml]`: exit 0 when the local /healthz answers 200. */
-export function healthcheckCommand(args: string[]): Promise<number> {
+export function healthcheckCommand(file: string | undefined): Promise<number> {
   return reportingConfigProblems(async () => {
-    const url = localHealthUrl(loadConfig(process.env, configFileIn(args)))
+    const url = localHealthUrl(loadConfig(process.env, file))
     const healthy = await probeHealth(url)
     if (!healthy) console.error(`enlil: ${url} did not answer 200`)
     return healthy ? 0 : 1

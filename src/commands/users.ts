@@ -20,14 +20,7 @@ async function readPassword(): Promise<string> {
 }
 
 /** `enlil users add NAME --file F`: a bcrypt entry in an htpasswd file, replacing the user's old one. */
-export async function usersAdd(args: string[]): Promise<number> {
-  const fileIndex = args.indexOf('--file')
-  const file = fileIndex >= 0 ? args[fileIndex + 1] : undefined
-  const name = args.find((a, i) => !a.startsWith('-') && (fileIndex < 0 || i !== fileIndex + 1))
-  if (!name || !file || !/^[^:\s]+$/.test(name)) {
-    console.error('usage: enlil users add NAME --file HTPASSWD   (the password is read from stdin, or asked for)')
-    return 2
-  }
+export async function usersAdd(name: string, file: string): Promise<number> {
   const password = await readPassword()
   if (password.length < 8) {
     console.error('enlil: the password must have at least 8 characters')

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { createApp } from './app.js'
 import { createAuth } from './auth.js'
 import { createDriver } from './storage.js'
+import { splitAddr } from './address.js'
 import { EDGE_SERVER_OPTIONS, guardRequests, installClientErrors, requestErrorResponse } from '../http/client-error.js'
 import { type Config } from '../config/schema.js'
 import { metricsSettings } from '../config/settings.js'
@@ -29,12 +30,6 @@ export interface RunningRegistry {
   metricsUrl?: string
   /** Stops accepting, waits for in-flight requests up to the drain timeout, then closes the rest. */
   close(): Promise<void>
-}
-
-export function splitAddr(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':')
-  const host = addr.slice(0, i).replace(/^\[|\]$/g, '')
-  return { host: host || '0.0.0.0', port: Number(addr.slice(i + 1)) }
 }
 
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {

@@ -11,7 +11,8 @@ import { metricsSettings } from '../config/settings.js'
 import type { Logger } from '../observe/log.js'
 import { installClusterMetrics, startMetricsServer } from '../observe/metrics-cluster.js'
 import { installThrottleHub } from '../auth/throttle-cluster.js'
-import { splitAddr } from './serve.js'
+import { splitAddr } from './address.js'
+import { AUTH_OFF_WARNING, startupSummary } from './startup.js'
 
 /**
  * Token mode with enlil as the issuer and no key configured: one key for all workers (each would
@@ -40,6 +41,9 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
   let servedOnce = false
   const reloadStarted = new Set<number>()
   let retryMs = 1_000
+  /** Workers that listened since start: the first one's listening is when the startup summary is said, once. */
+  let startedWorkers = 0
+  let metricsUrl: string | undefined
   shareGeneratedSigningKey(config, log)
   installClusterMetrics()
   // One login throttle for all workers: the same limit whatever their number.
@@ -47,7 +51,7 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
   const metricsAt = metricsSettings(config)
   if (metricsAt.addr) {
     const { host, port } = splitAddr(metricsAt.addr)
-    startMetricsServer(host, port, metricsAt.path, log).then((m) => log.info('serving metrics of all workers', { url: m.url }), (err: unknown) => {
+    startMetricsServer(host, port, metricsAt.path, log).then((m) => { metricsUrl = m.url }, (err: unknown) => {
       console.error(`enlil: cannot listen for metrics on ${metricsAt.addr}: ${(err as Error).message}`)
       process.exit(1)
     })
@@ -86,16 +90,27 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
     log.warn('worker exited; starting another', { pid: worker.process.pid, code, signal })
     cluster.fork()
   })
-  cluster.on('listening', (worker) => {
+  cluster.on('listening', (worker, address) => {
     listened.add(worker.id)
     reloadStarted.delete(worker.id)
     servedOnce = true
+    // The workers do not say it: one line as the first of them serves, not one per worker.
+    if (++startedWorkers === 1) {
+      log.info('enlil is serving', startupSummary(config, { file, port: address.port, metricsUrl }))
+      if ((config.auth.mode ?? 'none') === 'none') log.warn(AUTH_OFF_WARNING)
+    }
   })
-  log.info('started workers', { workers: config.http.workers })
-  const stop = (signal: string) => {
-    if (stopping) return
+  let stopSignal: NodeJS.Signals | undefined
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopSignal) {
+      // A second Ctrl-C or SIGTERM: the user will not wait for the drain.
+      log.warn('stopping now, without waiting for the requests in flight', { signal })
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL')
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15))
+    }
+    stopSignal = signal
     stopping = true
-    log.info('stopping workers', { signal })
+    log.info('stopping workers: draining in-flight requests; send the signal again to stop at once', { signal, timeoutMs: config.http.draintimeout })
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
     setTimeout(() => process.exit(1), config.http.draintimeout + 5_000).unref()
   }
