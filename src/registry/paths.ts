@@ -18,6 +18,7 @@
  *     _referrers/<alg>/<subject hex>/<alg>-<hex>                enlil's: descriptor JSON of a manifest whose
  *                                                               subject is <subject>; GET referrers lists one folder
  *   _enlil/readonly                                             enlil's: present while `enlil readonly on` holds
+ *   _enlil/readyz                                               enlil's: rewritten by readiness checks (is the store writable?)
  * ```
  * The root directory prefix is the driver's business (a folder, or a key prefix in the bucket).
  */
@@ -30,6 +31,7 @@ export const BLOBS = `${V2}/blobs`
 
 export const paths = {
   readOnlyMarker: `${V2}/_enlil/readonly`,
+  readinessProbe: `${V2}/_enlil/readyz`,
   blob: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
 

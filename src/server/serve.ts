@@ -106,6 +106,9 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   first?.unref()
   timer?.unref()
   const gcTimer = scheduleGc(config, registry.driver, log)
+  // Say at once when the store is out of reach (a wrong endpoint, DNS, a folder enlil may not
+  // write), instead of letting the first push find out; serving goes on, as the store may come back.
+  if (cluster.worker === undefined || cluster.worker.id === 1) void checkStore(registry, log)
 
   return {
     url, port: bound, registry, metricsUrl: metricsServer?.url,
@@ -124,6 +127,17 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
       clearTimeout(deadline)
       notifier?.close()
     },
+  }
+}
+
+async function checkStore(registry: Registry, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([registry.ready(), new Promise((_, fail) => { timer = setTimeout(() => fail(new Error('no answer within 10 s')), 10_000) })])
+  } catch (err) {
+    log.error('the store cannot be reached or written: requests that need it answer 503 UNAVAILABLE, /readyz 503, until it can', { reason: (err as Error).message.split('\n')[0] })
+  } finally {
+    clearTimeout(timer)
   }
 }
 
