@@ -1,10 +1,13 @@
 /** @module `enlil config check` (the effective settings, secrets masked) and `enlil config convert` (distribution's and docker_auth's configs → enlil's). */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import { ConfigError, loadConfig } from '../config/load.js'
+import { parseDotenv } from '../config/dotenv.js'
 import { configFileIn, reportingConfigProblems } from './config-file.js'
 import { convert } from '../config/convert.js'
+import { unknownVariables, unknownVariableWarning } from '../config/environment.js'
+import { configFileProblems } from '../server/preflight.js'
 
 /** Option names whose values are secrets: shown as "***" by `config check`. */
 const SECRET_KEYS = new Set(['secretkey', 'accesskey', 'signingkeyb64', 'certificateb64', 'usersb64'])
@@ -20,13 +23,18 @@ export function maskSecrets(value: unknown): unknown {
 export function configCheck(args: string[]): Promise<number> {
   const file = configFileIn(args)
   return reportingConfigProblems(async () => {
-    console.log(JSON.stringify(maskSecrets(loadConfig(process.env, file)), null, 2))
+    const config = loadConfig(process.env, file)
+    for (const name of unknownVariables(process.env)) console.error(`enlil: warning: ${unknownVariableWarning(name)}`)
+    // What serve would refuse at start (missing or malformed files) is refused here too.
+    const problems = await configFileProblems(config)
+    if (problems.length > 0) throw new ConfigError(problems)
+    console.log(JSON.stringify(maskSecrets(config), null, 2))
     console.error(`enlil: configuration ${file ? `in ${file} ` : ''}is valid`)
     return 0
   })
 }
 
-const CONVERT_USAGE = 'usage: enlil config convert [--distribution config.yml] [--auth auth_config.yml] [--out enlil.yml] [--force]'
+const CONVERT_USAGE = 'usage: enlil config convert [--distribution config.yml] [--auth auth_config.yml] [--env .env] [--out enlil.yml] [--force]'
 
 /**
  * `enlil config convert`: distribution's config.yml and/or docker_auth's auth_config.yml → an enlil
@@ -38,13 +46,13 @@ export async function configConvert(args: string[]): Promise<number> {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!
     if (arg === '--force') force = true
-    else if (['--distribution', '--auth', '--out'].includes(arg) && args[i + 1]) options[arg.slice(2)] = args[++i]!
+    else if (['--distribution', '--auth', '--env', '--out'].includes(arg) && args[i + 1]) options[arg.slice(2)] = args[++i]!
     else {
       console.error(`enlil: unexpected argument "${arg}"\n${CONVERT_USAGE}`)
       return 2
     }
   }
-  if (!options.distribution && !options.auth) {
+  if (!options.distribution && !options.auth && !options.env) {
     console.error(CONVERT_USAGE)
     return 2
   }
@@ -53,7 +61,7 @@ export async function configConvert(args: string[]): Promise<number> {
   const usersPath = join(out ? dirname(out) : process.cwd(), 'users.yml')
   let result
   try {
-    result = convert({ distribution: read(options.distribution), dockerAuth: read(options.auth), usersPath })
+    result = convert({ distribution: read(options.distribution), dockerAuth: read(options.auth), environment: options.env ? parseDotenv(readFileSync(options.env, 'utf8')) : undefined, usersPath })
   } catch (err) {
     console.error(`enlil: ${(err as Error).message.split('\n')[0]}`)
     return 1
@@ -64,7 +72,9 @@ export async function configConvert(args: string[]): Promise<number> {
     console.error(`enlil: ${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}; remove, choose another --out, or --force`)
     return 1
   }
-  const yaml = `# Converted by \`enlil config convert\` from ${[options.distribution, options.auth].filter(Boolean).join(' and ')}.\n${stringifyYaml(result.config)}`
+  const yaml = `# Converted by \`enlil config convert\` from ${[options.distribution, options.auth, options.env].filter(Boolean).join(' and ')}.\n${stringifyYaml(result.config)}`
+  // --out /etc/enlil/enlil.yml on a machine without /etc/enlil yet.
+  if (out) mkdirSync(dirname(out), { recursive: true })
   for (const file of result.files) {
     writeFileSync(file.path, file.content, { mode: 0o600 })
     console.error(`enlil: wrote ${file.path}`)

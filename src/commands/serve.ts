@@ -4,6 +4,7 @@
  */
 import cluster from 'node:cluster'
 import { loadConfig } from '../config/load.js'
+import { unknownVariables, unknownVariableWarning } from '../config/environment.js'
 import { metricsSettings } from '../config/settings.js'
 import { createLogger } from '../observe/log.js'
 import { serve } from '../server/serve.js'
@@ -36,6 +37,7 @@ export async function serveCommand(rest: string[], usage: string): Promise<numbe
   }
 
   const log = createLogger(config.log.level)
+  if (cluster.isPrimary) for (const name of unknownVariables(process.env)) log.warn(unknownVariableWarning(name))
   if (config.http.workers > 1 && cluster.isPrimary) return runWorkers(config, file, log)
   let running
   try {

@@ -1,10 +1,12 @@
 /** @module serve(): builds the registry from a config and listens; drains in-flight requests on stop. */
 import { getRequestListener } from '@hono/node-server'
 import cluster from 'node:cluster'
-import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { createApp } from './app.js'
+import { configFileProblems } from './preflight.js'
+import { ConfigError } from '../config/load.js'
 import { createAuth } from './auth.js'
 import { createDriver } from './storage.js'
 import { EDGE_SERVER_OPTIONS, guardRequests, installClientErrors, requestErrorResponse } from '../http/client-error.js'
@@ -30,6 +32,19 @@ export interface RunningRegistry {
   close(): Promise<void>
 }
 
+/**
+ * distribution's `http.headers`: set on every response before the app answers, so they reach
+ * responses written on the raw Node response too (blob GETs); Node lets `writeHead`'s own headers win.
+ */
+function withHeaders(listener: RequestListener, headers: Record<string, string[]>): RequestListener {
+  const entries = Object.entries(headers)
+  if (entries.length === 0) return listener
+  return (req, res) => {
+    for (const [name, values] of entries) res.setHeader(name, values)
+    return listener(req, res)
+  }
+}
+
 export function splitAddr(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':')
   const host = addr.slice(0, i).replace(/^\[|\]$/g, '')
@@ -37,6 +52,9 @@ export function splitAddr(addr: string): { host: string; port: number } {
 }
 
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
+  // The files the config names, checked as `enlil config check` checks them: each problem names its option.
+  const problems = await configFileProblems(config)
+  if (problems.length > 0) throw new ConfigError(problems)
   const driver = await createDriver(config, log)
   const registry = createRegistry(driver, {
     redirect: !config.storage.redirect.disable,
@@ -59,7 +77,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const tls = config.http.tls
   // The Hono adaptor's listener (what createAdaptorServer builds), given an errorHandler so that the
   // requests it cannot turn into a Request get the envelope too; requests Node refuses: client-error.ts.
-  const listener = guardRequests(getRequestListener(app.fetch, { autoCleanupIncoming: false, errorHandler: requestErrorResponse }))
+  const listener = withHeaders(guardRequests(getRequestListener(app.fetch, { autoCleanupIncoming: false, errorHandler: requestErrorResponse })), config.http.headers)
   const server: Server = tls.certificate && tls.key
     ? createHttpsServer({ ...EDGE_SERVER_OPTIONS, cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, listener)
     : createHttpServer(EDGE_SERVER_OPTIONS, listener)

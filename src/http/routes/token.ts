@@ -51,8 +51,8 @@ export function tokenRoutes(options: TokenRouteOptions) {
    */
   const login = (source: string, header: string | undefined) => throttledLogin(throttle, options.accounts, header, source)
   /** `refreshFor`: the Basic header that proved `account`, when a refresh token is asked for. */
-  const answer = async (account: string | undefined, access: Access[], refreshFor?: string) => {
-    const token = await options.issuer.issue(account ?? '', access)
+  const answer = async (account: string | undefined, access: Access[], service: string, refreshFor?: string) => {
+    const token = await options.issuer.issue(account ?? '', access, service)
     return {
       token, access_token: token, expires_in: options.issuer.expiresInSeconds, issued_at: new Date().toISOString(),
       ...(refreshFor && account ? { refresh_token: await options.issuer.issueRefresh(account, options.accounts.credentialOf(account, refreshFor)) } : {}),
@@ -80,8 +80,9 @@ export function tokenRoutes(options: TokenRouteOptions) {
         if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', err.message, 401)
         throw err
       }
-      const access = grants(options, account, ip, c.req.query('service') ?? '', c.req.queries('scope') ?? [])
-      return c.json(await answer(account, access, c.req.query('offline_token') === 'true' ? c.req.header('authorization') : undefined))
+      const service = c.req.query('service') ?? ''
+      const access = grants(options, account, ip, service, c.req.queries('scope') ?? [])
+      return c.json(await answer(account, access, service, c.req.query('offline_token') === 'true' ? c.req.header('authorization') : undefined))
     })
     .post('/', async (c) => {
       const ip = addressOf(c)
@@ -108,6 +109,6 @@ export function tokenRoutes(options: TokenRouteOptions) {
         return oauthError('unsupported_grant_type', `grant_type must be password or refresh_token, not "${grantType}"`, 400)
       }
       const access = grants(options, account, ip, field('service'), scopes)
-      return c.json(await answer(account, access, grantType === 'password' && field('access_type') === 'offline' ? basicOf(field('username'), field('password')) : undefined))
+      return c.json(await answer(account, access, field('service'), grantType === 'password' && field('access_type') === 'offline' ? basicOf(field('username'), field('password')) : undefined))
     })
 }
