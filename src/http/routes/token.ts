@@ -14,6 +14,7 @@ import { throttledLogin } from '../../auth/throttle.js'
 import { sharedLoginThrottle } from '../../auth/throttle-cluster.js'
 import type { AppEnv } from '../env.js'
 import { type ClientAddresses, clientAddresses } from '../client-address.js'
+import { logRefusedLogin } from '../auth.js'
 
 export interface TokenRouteOptions {
   accounts: Accounts
@@ -77,6 +78,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
       try {
         account = await login(ip, c.req.header('authorization'))
       } catch (err) {
+        logRefusedLogin(c, err, c.req.header('authorization'))
         if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', err.message, 401)
         throw err
       }
@@ -95,6 +97,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
         try {
           account = await login(ip, basicOf(field('username'), field('password')))
         } catch (err) {
+          logRefusedLogin(c, err, basicOf(field('username'), field('password')))
           if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', 'invalid username or password', 401)
           throw err
         }
@@ -103,6 +106,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
         try {
           account = await refreshed(field('refresh_token'))
         } catch (err) {
+          c.var.log?.warn('login refused', { reason: `refresh token: ${(err as Error).message}`, client: ip })
           return oauthError('invalid_grant', `invalid refresh token: ${(err as Error).message}`, 401)
         }
       } else {
