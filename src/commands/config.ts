@@ -23,8 +23,8 @@ export function maskSecrets(value: unknown): unknown {
 export function configCheck(args: string[]): Promise<number> {
   const file = configFileIn(args)
   return reportingConfigProblems(async () => {
-    const config = loadConfig(process.env, file)
     for (const name of unknownVariables(process.env)) console.error(`enlil: warning: ${unknownVariableWarning(name)}`)
+    const config = loadConfig(process.env, file)
     // What serve would refuse at start (missing or malformed files) is refused here too.
     const problems = await configFileProblems(config)
     if (problems.length > 0) throw new ConfigError(problems)
