@@ -75,8 +75,13 @@ export const FALLBACK_ENVIRONMENT: Record<string, string> = {
   AWS_REGION: 'storage.s3.region',
 }
 
-/** Variables enlil reads besides the table: which config file to read. */
-const OTHER_NAMES = new Set(['REGISTRY_CONFIG', 'ENLIL_CONFIG'])
+/**
+ * Variables enlil reads besides the table (which config file), and distribution's that a working
+ * setup sets but enlil needs not (upload state lives in the store, not in signed state; no
+ * distribution health checker or blob descriptor cache): accepted without a warning.
+ */
+const OTHER_NAMES = new Set(['REGISTRY_CONFIG', 'ENLIL_CONFIG', 'REGISTRY_HTTP_SECRET', 'REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR', 'REGISTRY_LOG_FORMATTER'])
+const OTHER_PREFIXES = ['REGISTRY_HEALTH_', 'REGISTRY_LOG_FIELDS_', 'ENLIL_TEST_']
 
 /**
  * The `REGISTRY_*` and `ENLIL_*` variables set in `env` that enlil does not read (distribution
@@ -86,7 +91,7 @@ const OTHER_NAMES = new Set(['REGISTRY_CONFIG', 'ENLIL_CONFIG'])
  */
 export function unknownVariables(env: Record<string, string | undefined>): string[] {
   return Object.keys(env).filter((name) => /^(REGISTRY|ENLIL)_/.test(name) && env[name] !== undefined
-    && !(name in ENVIRONMENT) && !OTHER_NAMES.has(name) && !name.startsWith('ENLIL_TEST_')
+    && !(name in ENVIRONMENT) && !OTHER_NAMES.has(name) && !OTHER_PREFIXES.some((p) => name.startsWith(p))
     && !/^REGISTRY_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$/.test(name)).sort()
 }
 
