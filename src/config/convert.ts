@@ -4,7 +4,7 @@
  * users) and a note for everything dropped or changed. Pure: parsed documents in, data out; the
  * CLI reads and writes the files.
  */
-import { createPublicKey, X509Certificate } from 'node:crypto'
+import { X509Certificate } from 'node:crypto'
 import { aclRuleSchema } from '../auth/acl.js'
 import { bundleText, libtrustKeyId } from '../auth/external-issuer.js'
 import { ENVIRONMENT, FALLBACK_ENVIRONMENT } from './environment.js'
@@ -326,7 +326,7 @@ function convertEnvironment(env: Record<string, string>, out: Doc, notes: string
       const certificate = new X509Certificate(pem)
       if (new Date(certificate.validTo) < new Date()) notes.push(`REGISTRY_TOKEN_AUTH_CERT: the certificate expired on ${certificate.validTo}; tokens signed by its key are still accepted by key id, but renew it`)
       const decodedKid = kid ? Buffer.from(kid, 'base64').toString('utf8') : undefined
-      const derived = libtrustKeyId(createPublicKey(certificate.publicKey.export({ type: 'spki', format: 'pem' })))
+      const derived = libtrustKeyId(certificate.publicKey)
       if (decodedKid && /^[A-Z2-7]{4}(:[A-Z2-7]{4}){11}$/.test(decodedKid) && decodedKid !== derived) notes.push(`REGISTRY_TOKEN_AUTH_CERT_KID: ${decodedKid} is not the key id of REGISTRY_TOKEN_AUTH_CERT (${derived}): tokens with it will not verify`)
     } catch (err) {
       notes.push(`REGISTRY_TOKEN_AUTH_CERT: not a certificate enlil can read (${(err as Error).message.split('\n')[0]})`)
