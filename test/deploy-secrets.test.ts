@@ -45,11 +45,16 @@ describe('secrets as base64 variables, two instances', () => {
     expect(((await tags.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('NAME_UNKNOWN')
   })
 
-  it('masks the accounts in `enlil config check`', () => {
-    const result = enlil(['config', 'check'], { env: { REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS_B64: 'c2VjcmV0' } })
+  it('masks the accounts in `enlil config check`, and refuses content that is no accounts file (as serve does)', () => {
+    const users = readFileSync(join(dir, 'users')).toString('base64')
+    const result = enlil(['config', 'check'], { env: { REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS_B64: users } })
     expect(result.status).toBe(0)
     expect(result.stdout).toContain('"usersb64": "***"')
-    expect(result.stdout).not.toContain('c2VjcmV0')
+    expect(result.stdout).not.toContain(users)
+    const junk = enlil(['config', 'check'], { env: { REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS_B64: 'c2VjcmV0' } })
+    expect(junk.status).toBe(1)
+    expect(junk.stderr).toContain('auth.token.usersb64 (ENLIL_AUTH_TOKEN_USERS_B64): ENLIL_AUTH_TOKEN_USERS_B64:1: expected user:hash')
+    expect(junk.stderr).not.toContain('c2VjcmV0')
   })
 })
 

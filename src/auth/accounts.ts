@@ -70,12 +70,23 @@ export function parseHtpasswd(text: string, file = 'htpasswd'): Map<string, stri
   return users
 }
 
-/** Wrong credentials (as opposed to none): each auth mode answers with its own challenge. */
+/**
+ * Wrong credentials (as opposed to none): each auth mode answers with its own challenge. The
+ * client hears only "invalid username or password"; `account` and `reason` (unknown user, wrong
+ * password, a key that can't see the bucket; never the secret) are for the registry's log.
+ */
 export class InvalidCredentialsError extends Error {
-  constructor() {
+  constructor(readonly account = '', readonly reason = 'invalid credentials') {
     super('invalid username or password')
     this.name = 'InvalidCredentialsError'
   }
+}
+
+/** What the log says about a refused login: who (as sent), why, from where. Never the password. */
+export function refusedLogin(err: unknown): { account: string; reason: string } | undefined {
+  if (err instanceof InvalidCredentialsError) return { account: err.account.slice(0, 256), reason: err.reason }
+  const cause = (err as { loginRefused?: { account: string; reason: string } } | undefined)?.loginRefused
+  return cause
 }
 
 export interface Accounts {
@@ -155,7 +166,7 @@ function verifyingAccounts(users: () => { version: number; table: Map<string, Ac
       if (user === '' && password === '') return undefined
       const hash = table.get(user)?.hash
       const ok = await bcrypt.compare(password, hash ?? dummyHash)
-      if (!ok || !hash) throw new InvalidCredentialsError()
+      if (!ok || !hash) throw new InvalidCredentialsError(user, hash ? 'wrong password' : 'unknown user')
       if (verified.size >= CACHE_MAX) verified.delete(verified.keys().next().value!)
       verified.set(key, { user, expires: Date.now() + CACHE_TTL_MS })
       return user

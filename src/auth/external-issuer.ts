@@ -14,7 +14,7 @@ const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'EdDSA
 export interface ExternalIssuerOptions {
   issuer: string
   service: string
-  /** PEM file of the certificates whose keys sign tokens (distribution's rootcertbundle). */
+  /** The certificates whose keys sign tokens (distribution's rootcertbundle): a PEM file, PEM text, or base64 of it (bundleText). */
   rootCertBundle?: string
   /** A JWKS: an http(s) URL or a file. */
   jwks?: string
@@ -39,13 +39,30 @@ export function libtrustKeyId(key: KeyObject): string {
   return out.match(/.{4}/g)!.join(':')
 }
 
+/**
+ * The PEM text of a certificate bundle setting: the text itself (it holds `-----BEGIN`), that text
+ * base64-encoded on one line (open-balena's and fly secrets' form), or else the path of a file.
+ */
+export function bundleText(value: string): string {
+  if (value.includes('-----BEGIN')) return value
+  const compact = value.replace(/\s+/g, '')
+  if (compact.length >= 64 && /^[A-Za-z0-9+/]+=*$/.test(compact)) {
+    const decoded = Buffer.from(compact, 'base64').toString('utf8')
+    if (decoded.includes('-----BEGIN')) return decoded
+  }
+  return readFileSync(value, 'utf8')
+}
+
+/** How a bundle setting is named in messages: its path, never a whole inline certificate. */
+export const bundleLabel = (value: string) => (value.includes('-----BEGIN') || (!value.includes('/') && value.length > 100) || value.length > 255 ? 'the inline certificate bundle' : value)
+
 export function splitPemBundle(text: string): X509Certificate[] {
   return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((pem) => new X509Certificate(pem))
 }
 
 export async function createExternalVerifier(options: ExternalIssuerOptions): Promise<(token: string) => Promise<VerifiedToken>> {
-  const roots = options.rootCertBundle ? splitPemBundle(readFileSync(options.rootCertBundle, 'utf8')) : []
-  if (options.rootCertBundle && roots.length === 0) throw new Error(`${options.rootCertBundle}: no certificates found`)
+  const roots = options.rootCertBundle ? splitPemBundle(bundleText(options.rootCertBundle)) : []
+  if (options.rootCertBundle && roots.length === 0) throw new Error(`${bundleLabel(options.rootCertBundle)}: no certificates found`)
   const byKid = new Map<string, KeyObject>()
   for (const cert of roots) {
     const key = cert.publicKey

@@ -24,7 +24,8 @@ export function createHtpasswdAuthorizer(options: HtpasswdOptions): Authorizer {
     async authorize(request, wanted: Access[]): Promise<Grant> {
       // Only logins are throttled, per account and address: anonymous requests never are.
       const subject = await throttledLogin(throttle, accounts, request.authorization, request.source).catch((err: unknown) => {
-        throw err instanceof InvalidCredentialsError ? unauthorized(err.message) : err
+        // The why goes to the registry's log (http/auth.ts), not to the client.
+        throw err instanceof InvalidCredentialsError ? Object.assign(unauthorized(err.message), { loginRefused: { account: err.account, reason: err.reason } }) : err
       })
       if (!options.acl) {
         if (subject === undefined) throw unauthorized('authentication required: log in with your registry user and password')

@@ -13,18 +13,20 @@ const CACHE_MAX = 10_000
 
 export interface S3KeyAccountsOptions {
   /**
-   * Whether the key pair may read the registry's bucket; rejects (an error the client hears as
-   * "storage unavailable") when the store can't tell.
+   * Whether the key pair may log in: true, or why not (an unknown key, a wrong secret, a key that
+   * can't see the bucket); rejects (an error the client hears as "storage unavailable") when the
+   * store can't tell.
    */
-  canRead(accessKeyId: string, secretAccessKey: string): Promise<boolean>
+  canRead(accessKeyId: string, secretAccessKey: string): Promise<true | string>
 }
 
 export function createS3KeyAccounts(options: S3KeyAccountsOptions): Accounts {
-  const answers = new Map<string, { ok: boolean; expires: number }>()
+  const answers = new Map<string, { ok: boolean; reason?: string; expires: number }>()
   const check = options.canRead
 
-  const remember = (header: string, ok: boolean) => {
-    const answer = { ok, expires: Date.now() + (ok ? OK_TTL_MS : REFUSED_TTL_MS) }
+  const remember = (header: string, verdict: true | string) => {
+    const ok = verdict === true
+    const answer = { ok, reason: ok ? undefined : verdict as string, expires: Date.now() + (ok ? OK_TTL_MS : REFUSED_TTL_MS) }
     if (answers.size >= CACHE_MAX) answers.delete(answers.keys().next().value!)
     answers.set(createHash('sha256').update(header).digest('base64'), answer)
     return answer
@@ -36,8 +38,8 @@ export function createS3KeyAccounts(options: S3KeyAccountsOptions): Accounts {
       const { user, password } = basicCredentials(header)
       if (user === '' && password === '') return undefined
       let answer = answers.get(createHash('sha256').update(header).digest('base64'))
-      if (!answer || answer.expires < Date.now()) answer = remember(header, user !== '' && password !== '' && (await check(user, password)))
-      if (!answer.ok) throw new InvalidCredentialsError()
+      if (!answer || answer.expires < Date.now()) answer = remember(header, user === '' || password === '' ? 'an empty access key ID or secret' : await check(user, password))
+      if (!answer.ok) throw new InvalidCredentialsError(user, answer.reason)
       return user
     },
     labels: () => ({}),
@@ -45,9 +47,9 @@ export function createS3KeyAccounts(options: S3KeyAccountsOptions): Accounts {
     // still reads the bucket, so a deleted or rotated key ends its refresh tokens at once.
     credentialOf: (_account, header) => basicCredentials(header).password,
     async stillHolds(account, secret) {
-      const ok = account !== '' && secret !== '' && (await check(account, secret))
-      remember(`Basic ${Buffer.from(`${account}:${secret}`).toString('base64')}`, ok)
-      return ok
+      const verdict = account === '' || secret === '' ? 'an empty access key ID or secret' : await check(account, secret)
+      remember(`Basic ${Buffer.from(`${account}:${secret}`).toString('base64')}`, verdict)
+      return verdict === true
     },
   }
   return accounts

@@ -136,12 +136,12 @@ function sealer(key: SigningKey) {
 
 export function createTokenIssuer(options: TokenOptions) {
   const { key } = options
-  const sign = (claims: Record<string, unknown>, subject: string, lifetimeMs: number) =>
+  const sign = (claims: Record<string, unknown>, subject: string, lifetimeMs: number, audience = options.service) =>
     new SignJWT(claims)
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...(key.x5c ? { x5c: key.x5c } : {}) })
       .setIssuer(options.issuer)
       .setSubject(subject)
-      .setAudience(options.service)
+      .setAudience(audience)
       .setIssuedAt()
       .setNotBefore(Math.floor(Date.now() / 1000) - CLOCK_SKEW_S)
       .setExpirationTime(Math.floor((Date.now() + lifetimeMs) / 1000))
@@ -161,7 +161,12 @@ export function createTokenIssuer(options: TokenOptions) {
   }
 
   return {
-    issue: (subject: string, access: Access[]) => sign({ access }, subject, options.expiresInMs),
+    /**
+     * An access token for `audience`, the `service` the client asked for (as docker_auth issues
+     * them, so enlil can be the token server of other registries); else this registry's service.
+     * Only a registry whose service it names accepts it.
+     */
+    issue: (subject: string, access: Access[], audience?: string) => sign({ access }, subject, options.expiresInMs, audience || options.service),
     /** `credential` (Accounts.credentialOf) is sealed inside, so a refresh can tell a removed account or a changed password. */
     issueRefresh: (subject: string, credential: string) =>
       sign({ enlil_refresh: true, enlil_credential: sealed.seal(credential) }, subject, options.refreshExpiresInMs ?? 30 * 24 * 3600_000),

@@ -1,10 +1,13 @@
 /** @module `enlil config check` (the effective settings, secrets masked) and `enlil config convert` (distribution's and docker_auth's configs → enlil's). */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import { ConfigError, loadConfig } from '../config/load.js'
+import { parseDotenv } from '../config/dotenv.js'
 import { configFileIn, reportingConfigProblems } from './config-file.js'
 import { convert } from '../config/convert.js'
+import { unknownVariables, unknownVariableWarning } from '../config/environment.js'
+import { configFileProblems } from '../server/preflight.js'
 
 /** Option names whose values are secrets: shown as "***" by `config check`. */
 const SECRET_KEYS = new Set(['secretkey', 'accesskey', 'signingkeyb64', 'certificateb64', 'usersb64'])
@@ -20,7 +23,12 @@ export function maskSecrets(value: unknown): unknown {
 export function configCheck(args: string[]): Promise<number> {
   const file = configFileIn(args)
   return reportingConfigProblems(async () => {
-    console.log(JSON.stringify(maskSecrets(loadConfig(process.env, file)), null, 2))
+    for (const name of unknownVariables(process.env)) console.error(`enlil: warning: ${unknownVariableWarning(name)}`)
+    const config = loadConfig(process.env, file)
+    // What serve would refuse at start (missing or malformed files) is refused here too.
+    const problems = await configFileProblems(config)
+    if (problems.length > 0) throw new ConfigError(problems)
+    console.log(JSON.stringify(maskSecrets(config), null, 2))
     console.error(`enlil: configuration ${file ? `in ${file} ` : ''}is valid`)
     return 0
   })
@@ -30,14 +38,14 @@ export function configCheck(args: string[]): Promise<number> {
  * `enlil config convert`: distribution's config.yml and/or docker_auth's auth_config.yml → an enlil
  * config (stdout, or --out) and, from docker_auth, a users file next to it; notes on stderr.
  */
-export async function configConvert(options: { distribution?: string; auth?: string; out?: string; force: boolean }): Promise<number> {
+export async function configConvert(options: { distribution?: string; auth?: string; env?: string; out?: string; force: boolean }): Promise<number> {
   const force = options.force
   const read = (file: string | undefined): unknown => (file ? parseYaml(readFileSync(file, 'utf8')) : undefined)
   const out = options.out ? resolve(options.out) : undefined
   const usersPath = join(out ? dirname(out) : process.cwd(), 'users.yml')
   let result
   try {
-    result = convert({ distribution: read(options.distribution), dockerAuth: read(options.auth), usersPath })
+    result = convert({ distribution: read(options.distribution), dockerAuth: read(options.auth), environment: options.env ? parseDotenv(readFileSync(options.env, 'utf8')) : undefined, usersPath })
   } catch (err) {
     console.error(`enlil: ${(err as Error).message.split('\n')[0]}`)
     return 1
@@ -48,7 +56,9 @@ export async function configConvert(options: { distribution?: string; auth?: str
     console.error(`enlil: ${existing.join(', ')} already exist${existing.length === 1 ? 's' : ''}; remove, choose another --out, or --force`)
     return 1
   }
-  const yaml = `# Converted by \`enlil config convert\` from ${[options.distribution, options.auth].filter(Boolean).join(' and ')}.\n${stringifyYaml(result.config)}`
+  const yaml = `# Converted by \`enlil config convert\` from ${[options.distribution, options.auth, options.env].filter(Boolean).join(' and ')}.\n${stringifyYaml(result.config)}`
+  // --out /etc/enlil/enlil.yml on a machine without /etc/enlil yet.
+  if (out) mkdirSync(dirname(out), { recursive: true })
   for (const file of result.files) {
     writeFileSync(file.path, file.content, { mode: 0o600 })
     console.error(`enlil: wrote ${file.path}`)

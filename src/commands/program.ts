@@ -65,22 +65,24 @@ it is valid: exit 0, or 1 with one line per problem.`,
 
 const configConvert: Command = {
   name: 'convert',
-  summary: "distribution's config.yml and docker_auth's auth_config.yml → an enlil config",
-  usage: '[--distribution config.yml] [--auth auth_config.yml] [--out enlil.yml] [--force]',
-  description: `Converts distribution's config.yml and/or docker_auth's auth_config.yml into an enlil config
-(stdout, or --out) and, from docker_auth, a users file next to it; notes on stderr say what did
-not carry over. See README.md, "Migrating".`,
+  summary: "distribution's config.yml, docker_auth's auth_config.yml or a .env → an enlil config",
+  usage: '[--distribution config.yml] [--auth auth_config.yml] [--env .env] [--out enlil.yml] [--force]',
+  description: `Converts distribution's config.yml and/or docker_auth's auth_config.yml, or an .env file in
+open-balena's naming (REGISTRY_TOKEN_AUTH_*), into an enlil config (stdout, or --out; its folder
+is created) and, from docker_auth, a users file next to it; notes on stderr say what did not carry
+over. See README.md, "Migrating".`,
   options: {
     distribution: { type: 'string', value: 'FILE', description: "distribution's config.yml" },
     auth: { type: 'string', value: 'FILE', description: "docker_auth's auth_config.yml (its users go to users.yml beside --out)" },
+    env: { type: 'string', value: 'FILE', description: 'an .env file in open-balena\'s naming (REGISTRY_TOKEN_AUTH_CERT, …)' },
     out: { type: 'string', value: 'FILE', description: 'write the enlil config there (default: stdout)' },
     force: { type: 'boolean', description: 'overwrite files that exist' },
   },
   positionals: [0, 0],
   run: async ({ options }) => {
-    const { distribution, auth, out } = options as Record<string, string | undefined>
-    if (!distribution && !auth) return refuse('config convert', configConvert, 'give --distribution, --auth or both')
-    return (await import('./config.js')).configConvert({ distribution, auth, out, force: Boolean(options.force) })
+    const { distribution, auth, env, out } = options as Record<string, string | undefined>
+    if (!distribution && !auth && !env) return refuse('config convert', configConvert, 'give --distribution, --auth (or both), or --env')
+    return (await import('./config.js')).configConvert({ distribution, auth, env, out, force: Boolean(options.force) })
   },
 }
 

@@ -4,6 +4,8 @@
  */
 import cluster from 'node:cluster'
 import { ConfigError, loadConfig } from '../config/load.js'
+import { unknownVariables, unknownVariableWarning } from '../config/environment.js'
+import { metricsSettings } from '../config/settings.js'
 import { createLogger, type Logger } from '../observe/log.js'
 import { serve } from '../server/serve.js'
 import { AUTH_OFF_WARNING, startupSummary } from '../server/startup.js'
@@ -25,6 +27,7 @@ export async function serveCommand(file: string | undefined, workers: string | u
 
   const log = createLogger(config.log.level)
   logNodeWarnings(log)
+  if (cluster.isPrimary) for (const name of unknownVariables(process.env)) log.warn(unknownVariableWarning(name))
   if (config.http.workers > 1 && cluster.isPrimary) return runWorkers(config, file, log)
   let running
   try {

@@ -119,7 +119,8 @@ describe('distribution + docker_auth → enlil as its own token server', () => {
   it('notes what was dropped or changed', () => {
     const notes = result.notes.join('\n')
     expect(notes).toMatch(/^http\.secret: dropped/m)
-    expect(notes).toMatch(/^http\.headers: dropped/m)
+    expect(notes).not.toMatch(/^http\.headers/m)
+    expect(load(result.config).http.headers).toEqual({ 'X-Content-Type-Options': ['nosniff'] })
     expect(notes).toMatch(/^storage\.cache: dropped/m)
     expect(notes).toMatch(/^log\.fields: dropped/m)
     expect(notes).toMatch(/^health: dropped/m)
@@ -185,13 +186,18 @@ proxy:
     expect(result.files).toEqual([])
   })
 
-  it('reports what enlil does not do: notifications, cloudfront, proxy, letsencrypt, read-only', () => {
+  it('converts notifications and the read-only switch, which enlil has', () => {
+    const config = load(result.config)
+    expect(config.notifications.endpoints).toMatchObject([{ name: 'ci', url: 'https://ci.example.com/hook' }])
+    expect(config.storage.maintenance.readonly.enabled).toBe(false)
+    expect(result.notes.join('\n')).not.toMatch(/^(notifications|storage\.maintenance\.readonly)/m)
+  })
+
+  it('reports what enlil does not do: cloudfront, proxy, letsencrypt', () => {
     const notes = result.notes.join('\n')
-    expect(notes).toMatch(/^notifications: not converted/m)
     expect(notes).toMatch(/^middleware: not converted/m)
     expect(notes).toMatch(/^proxy: unsupported: enlil is not a pull-through cache/m)
     expect(notes).toMatch(/^http\.tls\.letsencrypt: unsupported/m)
-    expect(notes).toMatch(/^storage\.maintenance\.readonly: not converted/m)
     expect(notes).toMatch(/^storage\.maintenance\.uploadpurging\.dryrun: dropped/m)
     expect(notes).toMatch(/^storage\.s3\.multipartcopythresholdsize: dropped/m)
   })
@@ -227,5 +233,50 @@ describe('other shapes', () => {
     expect(load(result.config).log.level).toBe('warn')
     expect(result.notes).toContain('log.formatter: dropped: enlil always logs JSON lines')
     expect(() => convert({ distribution: 'storage: filesystem' })).toThrow('not a mapping')
+  })
+})
+
+describe('what distribution does by default, and what enlil has under its names', () => {
+  it('keeps deletes off when storage.delete is absent, as distribution does (405)', () => {
+    const result = convert({ distribution: { storage: { filesystem: { rootdirectory: '/srv/registry' } } } })
+    expect(load(result.config).storage.delete.enabled).toBe(false)
+    expect(result.notes.some((n) => n.startsWith('storage.delete: absent, so deletes stay off'))).toBe(true)
+  })
+
+  it('converts http.debug with prometheus, and points storage.s3.endpoint at regionendpoint', () => {
+    const result = convert({ distribution: {
+      http: { addr: ':5000', debug: { addr: '127.0.0.1:5001', prometheus: { enabled: true, path: '/metrics' } } },
+      storage: { s3: { bucket: 'b', region: 'us-east-1', endpoint: 'http://minio.example.com' } },
+    } })
+    const config = load(result.config)
+    expect(config.http.debug).toEqual({ addr: '127.0.0.1:5001', prometheus: { enabled: true, path: '/metrics' } })
+    expect(result.notes).toContain('storage.s3.endpoint: dropped: distribution\'s s3 driver has no "endpoint" (it went to AWS); for MinIO, Tigris or Ceph set storage.s3.regionendpoint (e.g. regionendpoint: http://minio.example.com)')
+  })
+
+  it('keeps docker_auth\'s server.addr when it is converted alone (the token server of a split layout)', () => {
+    const result = convert({ dockerAuth: { server: { addr: ':5001' }, token: { issuer: 'x', key: '/k.pem' }, users: { a: { password: HASH } } }, usersPath: join(dir, 'users-split.yml') })
+    expect(load(result.config).http.addr).toBe(':5001')
+  })
+})
+
+describe("open-balena's .env (convert --env)", () => {
+  const CERT = 'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJqVENDQVRPZ0F3SUJBZ0lVVjVRZ2xNSDRuK2wrZGF6eE1PZG1vQldqTFhJd0NnWUlLb1pJemowRUF3SXcKSERFYU1CZ0dBMVVFQXd3UllYQnBMbXg1TG1acGMyZ3ViRzlqWVd3d0hoY05NakF4TVRJMk1UY3pNalEwV2hjTgpNakl4TVRJMk1UY3pNalEwV2pBY01Sb3dHQVlEVlFRRERCRmhjR2t1YkhrdVptbHphQzVzYjJOaGJEQlpNQk1HCkJ5cUdTTTQ5QWdFR0NDcUdTTTQ5QXdFSEEwSUFCRE5IUkNWYmthZlpZaWxGY3dXd2F0bkN6bEt1VHlEZmdLTVoKZ3BhbUJVR08vRlNIMGhjTU9CYTE5V3p2eFJXN05GOWNwRmVIZSszQndWdnB4OGIxOTZTalV6QlJNQjBHQTFVZApEZ1FXQkJRelc5SDJab3VDa2NsaVJrRHYwRnJUQSthbmtUQWZCZ05WSFNNRUdEQVdnQlF6VzlIMlpvdUNrY2xpClJrRHYwRnJUQSthbmtUQVBCZ05WSFJNQkFmOEVCVEFEQVFIL01Bb0dDQ3FHU000OUJBTUNBMGdBTUVVQ0lHRWQKTXF1UGJtcTNoV1hRbkowTUpieHc1RWJLMEFWQndhem9GR2F6RFVxTkFpRUF4MzFqdEpPUUEveWNPQlIyZDEyTgpQZ3dacjdZWTN3TUJ4RWtaS2VXR3FuQT0KLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo='
+  const KID = 'UEYzSDoyNkZSOkxZUzM6VElZVToySlVJOkEySEU6N1pYVDpHM0I1OkhYNzQ6NVVFQjpTTlUyOkI1Skw='
+  const result = convert({ environment: {
+    REGISTRY_HOST: 'registry.ly.fish.local', REGISTRY_SECRETKEY: 'foobar', REGISTRY_TOKEN_AUTH_CERT_ISSUER: 'api.ly.fish.local',
+    REGISTRY_TOKEN_AUTH_JWT_ALGO: 'ES256', REGISTRY_TOKEN_AUTH_REALM: 'http://api.ly.fish.local/v1/registry',
+    REGISTRY_TOKEN_AUTH_CERT: CERT, REGISTRY_TOKEN_AUTH_CERT_KID: KID, REGISTRY2_CACHE_ENABLED: 'false',
+  } })
+
+  it('trusts the issuer with the base64 certificate, the host as service', () => {
+    expect(load(result.config).auth).toMatchObject({ mode: 'token', token: { issuer: 'api.ly.fish.local', realm: 'http://api.ly.fish.local/v1/registry', service: 'registry.ly.fish.local', rootcertbundle: CERT } })
+  })
+
+  it('finds the key id the signer uses in the certificate, and says what it dropped', () => {
+    const notes = result.notes.join('\n')
+    expect(notes).not.toMatch(/is not the key id/)
+    expect(notes).toMatch(/^REGISTRY_TOKEN_AUTH_CERT_KID: dropped: enlil derives the same key id/m)
+    expect(notes).toMatch(/^REGISTRY2_CACHE_ENABLED: dropped: not read by enlil/m)
+    expect(notes).toMatch(/^REGISTRY_TOKEN_AUTH_CERT: the certificate expired/m)
   })
 })

@@ -4,7 +4,10 @@
  * users) and a note for everything dropped or changed. Pure: parsed documents in, data out; the
  * CLI reads and writes the files.
  */
+import { X509Certificate } from 'node:crypto'
 import { aclRuleSchema } from '../auth/acl.js'
+import { bundleText, libtrustKeyId } from '../auth/external-issuer.js'
+import { ENVIRONMENT, FALLBACK_ENVIRONMENT } from './environment.js'
 
 type Doc = Record<string, unknown>
 
@@ -13,6 +16,8 @@ export interface ConvertInput {
   distribution?: unknown
   /** docker_auth's auth_config.yml, parsed. */
   dockerAuth?: unknown
+  /** A `.env` file's variables (open-balena's `REGISTRY_TOKEN_AUTH_*` naming), parsed. */
+  environment?: Record<string, string>
   /** Where the users file will be written (the config refers to it by this path). */
   usersPath?: string
 }
@@ -44,7 +49,6 @@ const LOG_LEVELS: Record<string, string> = { debug: 'debug', info: 'info', warn:
 
 /** What distribution sections enlil does not have mean, for the notes. */
 const DISTRIBUTION_SECTIONS: Record<string, string> = {
-  notifications: 'not converted: enlil sends no webhook notifications yet',
   middleware: 'not converted: enlil has no middleware; on S3 it already answers blob GETs with presigned redirects (storage.redirect), so a CDN in front of the bucket (cloudfront) is configured there, not in enlil',
   proxy: 'unsupported: enlil is not a pull-through cache; the converted config is an ordinary registry',
   health: 'dropped: enlil serves /healthz (liveness) and /readyz (readiness, checks the store) for your orchestrator',
@@ -77,6 +81,20 @@ function convertDistribution(dist: Doc, out: Doc, notes: string[]): void {
   if (Object.keys(http).length > 0) {
     const target: Doc = {}
     copy(http, target, ['addr', 'host', 'draintimeout'])
+    if (isDoc(http.headers)) target.headers = http.headers
+    const debug = section(http, 'debug')
+    if (Object.keys(debug).length > 0) {
+      const d: Doc = {}
+      copy(debug, d, ['addr'])
+      const prometheus = section(debug, 'prometheus')
+      if (Object.keys(prometheus).length > 0) {
+        d.prometheus = {}
+        copy(prometheus, d.prometheus as Doc, ['enabled', 'path'])
+      }
+      if (prometheus.enabled !== true && prometheus.enabled !== 'true') notes.push('http.debug: enlil\'s debug listener serves only Prometheus metrics (http.debug.prometheus.enabled); without them it is not opened. Health: /healthz and /readyz on the main port')
+      leftovers(debug, 'http.debug.', ['addr', 'prometheus'], () => 'dropped: not supported', notes)
+      target.debug = d
+    }
     if (http.net !== undefined && http.net !== 'tcp') notes.push(`http.net: ${String(http.net)} is unsupported: enlil listens on TCP only (http.addr)`)
     if (http.secret !== undefined) notes.push('http.secret: dropped: enlil keeps upload state in the store, nothing to sign between instances')
     if (http.prefix !== undefined && http.prefix !== '/') notes.push(`http.prefix: ${String(http.prefix)} is unsupported: enlil serves /v2/ at the root of its host; strip the prefix in your proxy`)
@@ -87,7 +105,7 @@ function convertDistribution(dist: Doc, out: Doc, notes: string[]): void {
       target.tls = t
     }
     leftovers(tls, 'http.tls.', ['certificate', 'key'], (k) => (k === 'letsencrypt' ? 'unsupported: get the certificate with a proxy (Caddy) or certbot and give enlil the files' : k === 'clientcas' ? 'unsupported: no client certificate authentication' : 'dropped: not supported'), notes)
-    leftovers(http, 'http.', ['addr', 'host', 'draintimeout', 'net', 'secret', 'prefix', 'tls'], (k) => (k === 'headers' ? 'dropped: set extra response headers in your proxy' : k === 'debug' ? 'dropped: use /healthz and /readyz' : k === 'relativeurls' ? 'dropped: enlil sends absolute URLs built from http.host or the request' : k === 'http2' || k === 'h2c' ? 'dropped: enlil speaks HTTP/1.1' : 'dropped: not supported'), notes)
+    leftovers(http, 'http.', ['addr', 'host', 'draintimeout', 'net', 'secret', 'prefix', 'tls', 'headers', 'debug'], (k) => (k === 'relativeurls' ? 'dropped: enlil sends absolute URLs built from http.host or the request' : k === 'http2' || k === 'h2c' ? 'dropped: enlil speaks HTTP/1.1' : 'dropped: not supported'), notes)
     if (Object.keys(target).length > 0) out.http = target
   }
 
@@ -108,7 +126,8 @@ function convertDistribution(dist: Doc, out: Doc, notes: string[]): void {
       target.s3 = s
       target.driver = 's3'
       leftovers(s3, 'storage.s3.', ['bucket', 'accesskey', 'secretkey', 'region', 'regionendpoint', 'forcepathstyle', 'secure', 'v4auth', 'chunksize', 'rootdirectory', 'encrypt'], (k) =>
-        k.startsWith('multipartcopy') ? 'dropped: enlil copies above 5 GiB in parts by itself'
+        k === 'endpoint' ? `dropped: distribution's s3 driver has no "endpoint" (it went to AWS); for MinIO, Tigris or Ceph set storage.s3.regionendpoint${s3.regionendpoint === undefined ? ` (e.g. regionendpoint: ${String(s3.endpoint)})` : ''}`
+          : k.startsWith('multipartcopy') ? 'dropped: enlil copies above 5 GiB in parts by itself'
           : k === 'keyid' ? 'unsupported: SSE-KMS keys; encrypt uses AES256'
             : k === 'storageclass' ? 'dropped: objects get the bucket\'s default storage class'
               : 'dropped: not supported', notes)
@@ -116,8 +135,10 @@ function convertDistribution(dist: Doc, out: Doc, notes: string[]): void {
     for (const other of ['azure', 'gcs', 'swift', 'oss', 'inmemory']) {
       if (storage[other] !== undefined) notes.push(`storage.${other}: unsupported store: enlil stores in a folder or an S3-compatible bucket; the converted config uses ${target.s3 ? 's3' : 'the filesystem store'}; set storage yourself`)
     }
+    // distribution refuses deletes (405) unless storage.delete.enabled says otherwise; enlil's default is on.
     const del = section(storage, 'delete')
-    if (del.enabled !== undefined) target.delete = { enabled: del.enabled }
+    target.delete = { enabled: del.enabled ?? false }
+    if (del.enabled === undefined) notes.push('storage.delete: absent, so deletes stay off as in distribution (storage.delete.enabled: false); set it to true to allow them')
     const redirect = section(storage, 'redirect')
     if (redirect.disable !== undefined) target.redirect = { disable: redirect.disable }
     const purging = section(section(storage, 'maintenance'), 'uploadpurging')
@@ -127,7 +148,9 @@ function convertDistribution(dist: Doc, out: Doc, notes: string[]): void {
       if (purging.dryrun !== undefined) notes.push('storage.maintenance.uploadpurging.dryrun: dropped: enlil purges or does not')
       target.maintenance = { uploadpurging: p }
     }
-    leftovers(section(storage, 'maintenance'), 'storage.maintenance.', ['uploadpurging'], (k) => (k === 'readonly' ? 'not converted: enlil has no read-only mode yet' : 'dropped: not supported'), notes)
+    const readonly = section(section(storage, 'maintenance'), 'readonly')
+    if (readonly.enabled !== undefined) target.maintenance = { ...(isDoc(target.maintenance) ? target.maintenance : {}), readonly: { enabled: readonly.enabled } }
+    leftovers(section(storage, 'maintenance'), 'storage.maintenance.', ['uploadpurging', 'readonly'], () => 'dropped: not supported', notes)
     if (storage.cache !== undefined) notes.push('storage.cache: dropped: enlil caches immutable content (manifests by digest, blob sizes) in memory by itself')
     if (storage.tag !== undefined) notes.push('storage.tag: dropped: not needed')
     out.storage = target
@@ -147,8 +170,23 @@ function convertDistribution(dist: Doc, out: Doc, notes: string[]): void {
   if (auth.silly !== undefined) notes.push('auth.silly: unsupported (a test mode of distribution); no auth converted')
   leftovers(auth, 'auth.', ['htpasswd', 'token', 'silly'], () => 'unsupported auth mode', notes)
 
+  const notifications = section(dist, 'notifications')
+  if (Object.keys(notifications).length > 0) {
+    const endpoints = Array.isArray(notifications.endpoints) ? notifications.endpoints.filter(isDoc) : []
+    const n: Doc = {}
+    if (isDoc(notifications.events)) n.events = notifications.events
+    n.endpoints = endpoints.map((e, i) => {
+      const endpoint: Doc = {}
+      copy(e, endpoint, ['name', 'url', 'disabled', 'headers', 'timeout', 'threshold', 'backoff', 'ignoredmediatypes', 'ignore'])
+      leftovers(e, `notifications.endpoints[${i}].`, ['name', 'url', 'disabled', 'headers', 'timeout', 'threshold', 'backoff', 'ignoredmediatypes', 'ignore'], () => 'dropped: not supported', notes)
+      return endpoint
+    })
+    leftovers(notifications, 'notifications.', ['events', 'endpoints'], () => 'dropped: not supported', notes)
+    out.notifications = n
+  }
+
   for (const [key, why] of Object.entries(DISTRIBUTION_SECTIONS)) if (dist[key] !== undefined) notes.push(`${key}: ${why}`)
-  leftovers(dist, '', ['version', 'log', 'http', 'storage', 'auth', ...Object.keys(DISTRIBUTION_SECTIONS)], () => 'dropped: unknown to enlil', notes)
+  leftovers(dist, '', ['version', 'log', 'http', 'storage', 'auth', 'notifications', ...Object.keys(DISTRIBUTION_SECTIONS)], () => 'dropped: unknown to enlil', notes)
 }
 
 /** docker_auth authenticators and authorizers enlil does not have. */
@@ -193,7 +231,14 @@ function convertDockerAuth(da: Doc, out: Doc, files: ConvertResult['files'], not
   if (daToken.key !== undefined) notes.push(`auth.token.signingkey: ${String(daToken.key)} and certificate ${String(daToken.certificate ?? '(none)')} are docker_auth's paths; make sure enlil can read them there`)
   if (previous.rootcertbundle !== undefined) notes.push('auth.token.rootcertbundle: dropped: enlil now issues the tokens itself with docker_auth\'s key')
   leftovers(daToken, 'token.', ['issuer', 'expiration', 'key', 'certificate'], (k) => (k === 'disable_legacy_key_id' ? 'dropped: enlil\'s tokens carry the JWK thumbprint as kid, and x5c when there is a certificate' : 'dropped: not supported'), notes)
-  if (server.addr !== undefined) notes.push(`server.addr: dropped: enlil serves tokens on its own address (http.addr), at ${String(token.path)}`)
+  // Alone (the token server of a split layout), enlil listens where docker_auth did.
+  const http = isDoc(out.http) ? out.http : undefined
+  if (server.addr !== undefined && http?.addr === undefined) {
+    out.http = { ...(http ?? {}), addr: server.addr }
+    notes.push(`server.addr: kept as http.addr (${String(server.addr)}): enlil serves tokens there, at ${String(token.path)}, as docker_auth did`)
+  } else if (server.addr !== undefined) {
+    notes.push(`server.addr: dropped: enlil serves tokens on the registry's address (http.addr), at ${String(token.path)}; to keep two processes (registry, token server), convert each config alone`)
+  }
   leftovers(server, 'server.', ['addr', 'path_prefix'], (k) => (k === 'certificate' || k === 'key' || k === 'letsencrypt' ? 'dropped: TLS of the token endpoint is enlil\'s (http.tls) or your proxy\'s' : k === 'real_ip_header' || k === 'real_ip_pos' ? 'dropped: enlil takes the client address from X-Forwarded-For only when the connection comes from a proxy listed in http.trustedproxies (none by default)' : 'dropped: not supported'), notes)
 
   const users = section(da, 'users')
@@ -237,10 +282,64 @@ function usersYaml(users: Doc): string {
   return `${lines.join('\n')}\n`
 }
 
+/**
+ * open-balena's registry variables (jellyfish and balena's API sign the tokens) → enlil trusting
+ * that issuer. enlil's own and distribution's names stay in the environment, read as they are.
+ */
+const OPEN_BALENA: Record<string, { path?: string; note?: string }> = {
+  REGISTRY_TOKEN_AUTH_CERT: { path: 'auth.token.rootcertbundle' },
+  REGISTRY_TOKEN_AUTH_CERT_ISSUER: { path: 'auth.token.issuer' },
+  REGISTRY_TOKEN_AUTH_REALM: { path: 'auth.token.realm' },
+  REGISTRY_HOST: { path: 'auth.token.service', note: 'became auth.token.service (the audience of the tokens, as open-balena\'s registry sets it); set http.host to https://<host> if clients reach enlil through another name' },
+  REGISTRY_TOKEN_AUTH_CERT_KEY: { note: 'dropped: the signer\'s private key stays with the token server; the registry needs only the certificate (REGISTRY_TOKEN_AUTH_CERT)' },
+  REGISTRY_TOKEN_AUTH_CERT_KID: { note: 'dropped: enlil derives the same key id (libtrust form) from the certificate' },
+  REGISTRY_TOKEN_AUTH_JWT_ALGO: { note: 'dropped: the algorithm follows the certificate\'s key (ES256, RS256, EdDSA…)' },
+  REGISTRY_SECRETKEY: { note: 'dropped: enlil keeps upload state in the store, nothing to sign between instances' },
+}
+
+function convertEnvironment(env: Record<string, string>, out: Doc, notes: string[]): void {
+  const set = (path: string, value: unknown) => {
+    const keys = path.split('.')
+    let node = out
+    for (const k of keys.slice(0, -1)) node = (node[k] = isDoc(node[k]) ? node[k] : {}) as Doc
+    node[keys.at(-1)!] = value
+  }
+  for (const [name, value] of Object.entries(env)) {
+    const known = ENVIRONMENT[name] ?? FALLBACK_ENVIRONMENT[name]
+    const balena = OPEN_BALENA[name]
+    if (known) notes.push(`${name}: enlil reads it as it is (${known}); keep it in the environment`)
+    else if (name === 'REGISTRY_CONFIG' || name === 'ENLIL_CONFIG') notes.push(`${name}: names the config file; point it at the converted one`)
+    else if (balena) {
+      if (balena.path) set(balena.path, value)
+      notes.push(`${name}: ${balena.note ?? `became ${balena.path}`}`)
+    } else notes.push(`${name}: dropped: ${/^(REGISTRY|ENLIL)_/.test(name) ? 'unknown to enlil' : 'not read by enlil'}`)
+  }
+  const token = isDoc(out.auth) && isDoc(out.auth.token) ? out.auth.token : undefined
+  if (!token) return
+  ;(out.auth as Doc).mode = 'token'
+  // The certificate and the key id the signer puts in its tokens must agree, or no token verifies.
+  const cert = typeof token.rootcertbundle === 'string' ? token.rootcertbundle : undefined
+  const kid = env.REGISTRY_TOKEN_AUTH_CERT_KID
+  if (cert) {
+    try {
+      const pem = bundleText(cert)
+      const certificate = new X509Certificate(pem)
+      if (new Date(certificate.validTo) < new Date()) notes.push(`REGISTRY_TOKEN_AUTH_CERT: the certificate expired on ${certificate.validTo}; tokens signed by its key are still accepted by key id, but renew it`)
+      const decodedKid = kid ? Buffer.from(kid, 'base64').toString('utf8') : undefined
+      const derived = libtrustKeyId(certificate.publicKey)
+      if (decodedKid && /^[A-Z2-7]{4}(:[A-Z2-7]{4}){11}$/.test(decodedKid) && decodedKid !== derived) notes.push(`REGISTRY_TOKEN_AUTH_CERT_KID: ${decodedKid} is not the key id of REGISTRY_TOKEN_AUTH_CERT (${derived}): tokens with it will not verify`)
+    } catch (err) {
+      notes.push(`REGISTRY_TOKEN_AUTH_CERT: not a certificate enlil can read (${(err as Error).message.split('\n')[0]})`)
+    }
+  }
+  if (!token.realm) notes.push('auth.token.realm: missing: set it to the URL of the token server (REGISTRY_TOKEN_AUTH_REALM)')
+}
+
 export function convert(input: ConvertInput): ConvertResult {
   const notes: string[] = []
   const files: ConvertResult['files'] = []
   const config: Doc = {}
+  if (input.environment !== undefined) convertEnvironment(input.environment, config, notes)
   if (input.distribution !== undefined) {
     if (!isDoc(input.distribution)) throw new Error('the distribution config is not a mapping of options')
     convertDistribution(input.distribution, config, notes)

@@ -77,3 +77,29 @@ export const FALLBACK_ENVIRONMENT: Record<string, string> = {
   AWS_ENDPOINT_URL_S3: 'storage.s3.regionendpoint',
   AWS_REGION: 'storage.s3.region',
 }
+
+/**
+ * Variables enlil reads besides the table (which config file), and distribution's that a working
+ * setup sets but enlil needs not (upload state lives in the store, not in signed state; no
+ * distribution health checker or blob descriptor cache): accepted without a warning.
+ */
+const OTHER_NAMES = new Set(['REGISTRY_CONFIG', 'ENLIL_CONFIG', 'REGISTRY_HTTP_SECRET', 'REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR', 'REGISTRY_LOG_FORMATTER'])
+const OTHER_PREFIXES = ['REGISTRY_HEALTH_', 'REGISTRY_LOG_FIELDS_', 'ENLIL_TEST_']
+
+/**
+ * The `REGISTRY_*` and `ENLIL_*` variables set in `env` that enlil does not read (distribution
+ * warns about each too): a typo, or another project's naming (open-balena's `REGISTRY_TOKEN_AUTH_*`).
+ * Not Kubernetes' service links (`REGISTRY_SERVICE_HOST`, `REGISTRY_PORT_5000_TCP…` for a Service
+ * named registry), nor the test suite's `ENLIL_TEST_*`.
+ */
+export function unknownVariables(env: Record<string, string | undefined>): string[] {
+  return Object.keys(env).filter((name) => /^(REGISTRY|ENLIL)_/.test(name) && env[name] !== undefined
+    && !(name in ENVIRONMENT) && !OTHER_NAMES.has(name) && !OTHER_PREFIXES.some((p) => name.startsWith(p))
+    && !/^REGISTRY_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$/.test(name)).sort()
+}
+
+/** Unknown variables that look like auth settings: with them, starting with auth off would be a surprise. */
+export const looksLikeAuth = (name: string) => /AUTH|TOKEN|HTPASSWD|JWT|REALM|ISSUER|CERT/.test(name)
+
+/** The startup and `config check` warning for one of unknownVariables(). */
+export const unknownVariableWarning = (name: string) => `unknown environment variable ${name}: ignored (enlil's names are in README's option table${/^REGISTRY_TOKEN_AUTH_|^REGISTRY_HOST$/.test(name) ? '; open-balena\'s .env converts with `enlil config convert --env .env`' : ''})`

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { type Config, configSchema } from './schema.js'
-import { ENVIRONMENT, FALLBACK_ENVIRONMENT } from './environment.js'
+import { ENVIRONMENT, FALLBACK_ENVIRONMENT, looksLikeAuth, unknownVariables } from './environment.js'
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -45,18 +45,44 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
   if (fileNamesS3 && getPath(raw, 'storage.driver') === undefined) setPath(raw, 'storage.driver', 's3')
   if (fileNamesHtpasswd && getPath(raw, 'auth.mode') === undefined) setPath(raw, 'auth.mode', 'htpasswd')
   if (fileNamesToken && getPath(raw, 'auth.mode') === undefined) setPath(raw, 'auth.mode', 'token')
+  // As in distribution, whose variables create the section they name: REGISTRY_AUTH_TOKEN_REALM
+  // alone means token auth (and its missing parts are reported), never auth silently off.
+  const envSets = (prefixes: string[]) => Object.entries(ENVIRONMENT).some(([name]) => prefixes.some((p) => name.startsWith(p)) && env[name] !== undefined && env[name] !== '')
+  if (getPath(raw, 'auth.mode') === undefined && envSets(['REGISTRY_AUTH_HTPASSWD_'])) setPath(raw, 'auth.mode', 'htpasswd')
+  else if (getPath(raw, 'auth.mode') === undefined && (envSets(['REGISTRY_AUTH_TOKEN_', 'ENLIL_AUTH_TOKEN_']) || (env.JWT_KEY_B64 ?? '') !== '')) setPath(raw, 'auth.mode', 'token')
   if (problems.length > 0) throw new ConfigError(problems)
 
   const result = configSchema.safeParse(raw)
-  if (result.success) return result.data
+  if (result.success) {
+    // Auth variables were given but none was understood: starting with auth off would expose the registry.
+    const authLike = unknownVariables(env).filter(looksLikeAuth)
+    if ((result.data.auth.mode ?? 'none') === 'none' && getPath(raw, 'auth.mode') === undefined && authLike.length > 0) {
+      throw new ConfigError([`${authLike.join(', ')} look${authLike.length === 1 ? 's' : ''} like auth settings but ${authLike.length === 1 ? 'is not one of' : 'are not'} enlil's, so auth would be off: convert them (\`enlil config convert --env .env\`), use enlil's names (README, "Running it"), or set REGISTRY_AUTH=none to serve without auth`])
+    }
+    return result.data
+  }
   const envByPath = Object.fromEntries(Object.entries(ENVIRONMENT).map(([k, v]) => [v, k]))
-  throw new ConfigError(result.error.issues.map((issue) => {
+  const messages = result.error.issues.map((issue) => {
     const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k].join('.')) : []
     if (keys.length > 0) return `unknown option${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`
     const path = issue.path.join('.')
     const fromEnv = envByPath[path] && env[envByPath[path]] !== undefined ? ` (from ${envByPath[path]})` : ''
     return `${path || '(root)'}${fromEnv}: ${issue.message}`
-  }))
+  })
+  const hint = file ? foreignConfigHint(raw, file) : undefined
+  throw new ConfigError(hint ? [...messages, hint] : messages)
+}
+
+/**
+ * One line for a file written for distribution or docker_auth, whose options enlil does not all
+ * take as they are: which command converts it.
+ */
+function foreignConfigHint(raw: Record<string, unknown>, file: string): string | undefined {
+  const distribution = ['health', 'redis', 'middleware', 'reporting', 'notifications', 'proxy', 'validation', 'compatibility'].some((k) => k in raw)
+    || ['http.secret', 'http.headers', 'storage.cache', 'log.fields', 'log.formatter', 'auth.token.autoredirect', 'storage.s3.endpoint'].some((p) => getPath(raw, p) !== undefined)
+  if (distribution) return `this looks like a distribution config: run \`enlil config convert --distribution ${file} --out enlil.yml\` and serve enlil.yml`
+  if (['server', 'users'].some((k) => k in raw) && ('token' in raw || 'acl' in raw)) return `this looks like a docker_auth config: run \`enlil config convert --auth ${file} --out enlil.yml\` and serve enlil.yml`
+  return undefined
 }
 
 function getPath(target: Record<string, unknown>, path: string): unknown {

@@ -76,6 +76,11 @@ export const configSchema = z.strictObject({
       .transform((n) => (n === 'auto' ? Math.min(availableParallelism(), 64) : n))
       .meta(doc('processes sharing the port (node:cluster): `auto` is one per core, `1` serves in one process; a worker that dies is replaced; `kill -HUP <primary>` replaces the workers one at a time (a changed config file or a new build, with no refused request; an invalid config is refused and the workers keep running). In token mode without a configured key, the primary generates one for all workers', { envText: 'or `--workers N`', defaultText: '`auto`' })),
     trustedproxies: networkList.meta(doc('the proxies whose `X-Forwarded-For` (and fly.io\'s `Fly-Client-IP`) is believed, as addresses or networks: `127.0.0.1` for an nginx or Caddy on the same host, `172.16.0.0/12` for fly.io\'s proxy, `[203.0.113.0/24, "2001:db8::/32"]` for a CDN; a comma-separated list in the environment. The client is the first `X-Forwarded-For` entry from the right that is not one of them. None by default: the client is the connection\'s address, also on loopback or a private network, whatever headers it sends', { defaultText: 'none' })),
+    // A header name as HTTP defines a token; values without line breaks (no response splitting).
+    headers: z.record(
+      z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid header name'),
+      z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v])).pipe(z.array(z.string().regex(/^[^\r\n\0]*$/, 'a header value cannot hold a line break'))),
+    ).default({}).meta(doc('extra headers on every response, as distribution\'s `http.headers` (`{X-Content-Type-Options: [nosniff]}`); a header a response sets itself wins', { defaultText: 'none', envText: '(file only)' })),
     tls: z.strictObject({
       certificate: z.string().min(1).optional().meta(doc('PEM certificate (chain) file: with `key`, enlil serves HTTPS itself (a bare server without a proxy)')),
       key: z.string().min(1).optional().meta(doc('PEM private key file of that certificate')),
@@ -152,7 +157,7 @@ export const configSchema = z.strictObject({
       users: z.string().min(1).optional().meta(doc('token mode: the accounts that can get tokens: an htpasswd file (bcrypt), or docker_auth\'s users YAML (`users: {alice: {password: <bcrypt>, labels: {group: [ops]}}}`), whose labels the ACL can match')),
       usersb64: z.string().min(1).optional().meta(doc('the same accounts file\'s content, base64-encoded, for platforms that pass secrets as variables (`fly secrets set`); read once at start; never logged')),
       s3keys: bool.default(false).meta(doc('token mode on the s3 store: accounts are S3 key pairs (user = access key ID, password = secret) that may read the bucket, checked against the endpoint and cached for 5 minutes')),
-      rootcertbundle: z.string().min(1).optional().meta(doc('trust an external issuer instead (with `realm`, `service`, `issuer`): PEM certificates of its signing keys')),
+      rootcertbundle: z.string().min(1).optional().meta(doc('trust an external issuer instead (with `realm`, `service`, `issuer`): PEM certificates of its signing keys, as a file, the PEM text itself, or that text base64-encoded (open-balena\'s form)')),
       jwks: z.string().min(1).optional().meta(doc('trust an external issuer\'s JWKS (URL or file)')),
     }).optional(),
     acl: aclSchema.optional().meta(doc('docker_auth-style rules, first match wins (see "htpasswd auth"); without them every authenticated user may do everything')),
@@ -240,9 +245,18 @@ export const configSchema = z.strictObject({
       const external = Boolean(token?.rootcertbundle || token?.jwks)
       if (token?.s3keys && config.storage.driver !== 's3') ctx.addIssue({ code: 'custom', path: ['auth', 'token', 's3keys'], message: 'needs the s3 store: the key pairs are checked against its bucket' })
       if (token?.users && token.usersb64) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'usersb64'], message: 'give the accounts once: users (a file) or usersb64 (its content), not both' })
-      if (!external && !token?.users && !token?.usersb64 && !token?.s3keys) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts; or trust an external issuer with rootcertbundle or jwks' })
+      if (!external && !token?.users && !token?.usersb64 && !token?.s3keys) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'required with token auth (ENLIL_AUTH_TOKEN_USERS): an htpasswd file of the accounts, or S3 key pairs as accounts (ENLIL_AUTH_TOKEN_S3KEYS=true); or trust an external issuer with rootcertbundle (REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE) or jwks' })
       if (external && !token?.realm) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'realm'], message: 'required when trusting an external issuer (REGISTRY_AUTH_TOKEN_REALM): where clients get tokens' })
       if (external && (token?.users || token?.usersb64)) ctx.addIssue({ code: 'custom', path: ['auth', 'token', 'users'], message: 'enlil issues no tokens when it trusts an external issuer: leave users out' })
+      // Trusting another token server and being one are exclusive: say so rather than silently dropping half.
+      const trusting = token?.rootcertbundle ? 'auth.token.rootcertbundle (REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE)' : 'auth.token.jwks (ENLIL_AUTH_TOKEN_JWKS)'
+      const issuing: [string, unknown][] = [
+        ['auth.token.s3keys (ENLIL_AUTH_TOKEN_S3KEYS)', token?.s3keys], ['auth.token.signingkey (ENLIL_AUTH_TOKEN_SIGNINGKEY)', token?.signingkey],
+        ['auth.token.signingkeyb64 (JWT_KEY_B64)', token?.signingkeyb64],
+      ]
+      for (const [option, set] of issuing) {
+        if (external && set) ctx.addIssue({ code: 'custom', path: ['auth', 'token'], message: `${trusting} trusts an external token server, but ${option} belongs to enlil's own token service: keep one (unset ${trusting.split(' ')[0]} to let enlil issue the tokens)` })
+      }
     }
     // operations
     const debug = config.http.debug

@@ -4,7 +4,7 @@ import { type BlobStore, createBlobStore } from './blobs.js'
 import { type Catalog, createCatalog } from './catalog.js'
 import { createManifestStore, type ManifestStore } from './manifests.js'
 import { createUploadStore, type UploadStore } from './uploads.js'
-import { REPOSITORIES } from './paths.js'
+import { paths, REPOSITORIES } from './paths.js'
 import { createQuotas, type QuotaOptions, type Quotas } from './quotas.js'
 import { createReadOnlyState, type ReadOnlyState } from './readonly.js'
 import { createMounts, type Mounts } from './mounts.js'
@@ -22,7 +22,10 @@ export interface Registry {
   readOnly: ReadOnlyState
   /** Garbage collection's fence on this process's pushes (gc-protocol.ts). */
   gcFence: GcFence
-  /** Resolves when the store answers (one cheap listing), for readiness checks. */
+  /**
+   * Resolves when the store answers a listing and takes a small write (unless the registry is
+   * read-only by configuration: a replica may hold read-only credentials), for readiness checks.
+   */
   ready(): Promise<void>
 }
 
@@ -56,6 +59,10 @@ export function createRegistry(driver: StorageDriver, options: RegistryOptions =
     manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes, fence: gcFence }),
     catalog,
     mounts: createMounts(blobs, catalog, quotas, gcFence),
-    ready: async () => { await driver.list(REPOSITORIES) },
+    ready: async () => {
+      await driver.list(REPOSITORIES)
+      // A folder or bucket that lists but refuses writes would take every push's bytes and fail at the end.
+      if (!options.readOnly) await driver.putContent(paths.readinessProbe, new Date().toISOString())
+    },
   }
 }

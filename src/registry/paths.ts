@@ -22,6 +22,7 @@
  *   _enlil/gc/<run>/decisions/<alg>-<hex>                       `keep` (a push used it) or `delete` (GC), created once
  *   _enlil/gc/<run>/deleted/<alg>-<hex>                         the bytes of a blob decided `delete` are gone
  *   _enlil/gc/last-run.json                                     the summary of the last GC run
+ *   _enlil/readyz                                               enlil's: rewritten by readiness checks (is the store writable?)
  * ```
  * The root directory prefix is the driver's business (a folder, or a key prefix in the bucket).
  */
@@ -41,6 +42,7 @@ export const paths = {
   gcDecision: (run: string, key: string) => `${V2}/_enlil/gc/${run}/decisions/${key}`,
   gcDeleted: (run: string, key: string) => `${V2}/_enlil/gc/${run}/deleted/${key}`,
   gcLastRun: `${V2}/_enlil/gc/last-run.json`,
+  readinessProbe: `${V2}/_enlil/readyz`,
   blob: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
 

@@ -71,7 +71,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       return c.json({ status: 'ready' })
     } catch (err) {
       c.var.log.warn('readiness check failed', { err })
-      return c.json({ status: 'unavailable', reason: 'the storage backend does not answer' }, 503)
+      return c.json({ status: 'unavailable', reason: `the storage backend does not answer or cannot be written: ${(err as Error).message.split('\n')[0]}` }, 503)
     }
   })
   app.get('/v2/', (c) => c.body('{}', 200, { ...API_VERSION_HEADER, 'Content-Type': 'application/json; charset=utf-8' }))

@@ -1,10 +1,12 @@
 /** @module serve(): builds the registry from a config and listens; drains in-flight requests on stop. */
 import { getRequestListener } from '@hono/node-server'
 import cluster from 'node:cluster'
-import { createServer as createHttpServer, type Server } from 'node:http'
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { createApp } from './app.js'
+import { configFileProblems } from './preflight.js'
+import { ConfigError } from '../config/load.js'
 import { createAuth } from './auth.js'
 import { createDriver } from './storage.js'
 import { splitAddr } from './address.js'
@@ -32,7 +34,23 @@ export interface RunningRegistry {
   close(): Promise<void>
 }
 
+/**
+ * distribution's `http.headers`: set on every response before the app answers, so they reach
+ * responses written on the raw Node response too (blob GETs); Node lets `writeHead`'s own headers win.
+ */
+function withHeaders(listener: RequestListener, headers: Record<string, string[]>): RequestListener {
+  const entries = Object.entries(headers)
+  if (entries.length === 0) return listener
+  return (req, res) => {
+    for (const [name, values] of entries) res.setHeader(name, values)
+    return listener(req, res)
+  }
+}
+
 export async function serve(config: Config, log: Logger): Promise<RunningRegistry> {
+  // The files the config names, checked as `enlil config check` checks them: each problem names its option.
+  const problems = await configFileProblems(config)
+  if (problems.length > 0) throw new ConfigError(problems)
   const driver = await createDriver(config, log)
   const registry = createRegistry(driver, {
     redirect: !config.storage.redirect.disable,
@@ -60,7 +78,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const tls = config.http.tls
   // The Hono adaptor's listener (what createAdaptorServer builds), given an errorHandler so that the
   // requests it cannot turn into a Request get the envelope too; requests Node refuses: client-error.ts.
-  const listener = guardRequests(getRequestListener(app.fetch, { autoCleanupIncoming: false, errorHandler: requestErrorResponse }))
+  const listener = withHeaders(guardRequests(getRequestListener(app.fetch, { autoCleanupIncoming: false, errorHandler: requestErrorResponse })), config.http.headers)
   const server: Server = tls.certificate && tls.key
     ? createHttpsServer({ ...EDGE_SERVER_OPTIONS, cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, listener)
     : createHttpServer(EDGE_SERVER_OPTIONS, listener)
@@ -107,6 +125,9 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   first?.unref()
   timer?.unref()
   const gcTimer = scheduleGc(config, registry.driver, log)
+  // Say at once when the store is out of reach (a wrong endpoint, DNS, a folder enlil may not
+  // write), instead of letting the first push find out; serving goes on, as the store may come back.
+  if (cluster.worker === undefined || cluster.worker.id === 1) void checkStore(registry, log)
 
   return {
     url, port: bound, registry, metricsUrl: metricsServer?.url,
@@ -125,6 +146,17 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
       clearTimeout(deadline)
       notifier?.close()
     },
+  }
+}
+
+async function checkStore(registry: Registry, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([registry.ready(), new Promise((_, fail) => { timer = setTimeout(() => fail(new Error('no answer within 10 s')), 10_000) })])
+  } catch (err) {
+    log.error('the store cannot be reached or written: requests that need it answer 503 UNAVAILABLE, /readyz 503, until it can', { reason: (err as Error).message.split('\n')[0] })
+  } finally {
+    clearTimeout(timer)
   }
 }
 

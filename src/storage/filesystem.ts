@@ -4,7 +4,7 @@ import { type FileHandle, link, open, readdir, rm, stat as statInPool } from 'no
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
-import { type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, type StorageDriver } from './driver.js'
+import { type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, StorageUnavailableError, type StorageDriver } from './driver.js'
 import { writeBatched } from './batched-write.js'
 import { createMetadataOps, type MetadataOptions } from './fs-metadata.js'
 
@@ -386,7 +386,12 @@ function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code
 }
 
+/** A write's failure as the client should hear it: storage full (507), or a folder enlil may not write (503). */
 function fullOr(err: unknown, path: string): unknown {
   const c = code(err)
-  return c === 'ENOSPC' || c === 'EDQUOT' ? new StorageFullError(path, err) : err
+  if (c === 'ENOSPC' || c === 'EDQUOT') return new StorageFullError(path, err)
+  if (c === 'EACCES' || c === 'EPERM' || c === 'EROFS') {
+    return new StorageUnavailableError(`the storage folder cannot be written (${c} at ${path}): check its owner, permissions and mount`, err)
+  }
+  return err
 }

@@ -577,7 +577,17 @@ function translate(err: unknown, what: string, path: string): unknown {
   const name = (err as Error | undefined)?.name
   if (status !== undefined && (name === 'QuotaExceeded' || (name === 'EntityTooLarge' && status === 400))) return new StorageFullError(path, err)
   if (status === 0 || isTransient(err)) return new StorageUnavailableError(`${what} ${path}: the object store answered ${summary(err)} after retries`, err)
+  if (isUnreachable(err)) return new StorageUnavailableError(`${what} ${path}: the object store cannot be reached (${summary(err)}): check regionendpoint, its DNS and forcepathstyle`, err)
   return err
+}
+
+/** Errors that no retry fixes soon but that are the store's absence, not the request's fault: a name that does not resolve, a TLS failure. */
+const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_FAIL', 'EAI_NONAME', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID'])
+function isUnreachable(err: unknown, depth = 0): boolean {
+  const e = err as { code?: string; cause?: unknown } | undefined
+  if (!e || typeof e !== 'object') return false
+  if (UNREACHABLE_CODES.has(e.code ?? '')) return true
+  return e.cause !== undefined && depth < 5 && isUnreachable(e.cause, depth + 1)
 }
 
 const TRANSIENT_STATUS = new Set([429, 500, 502, 503, 504])

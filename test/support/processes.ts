@@ -74,11 +74,11 @@ function start(command: string, args: string[], env: Record<string, string>, por
   return waitReady(url, child, running.output).then(() => running)
 }
 
-/** Starts enlil (the built dist/main.js) on a free port over a filesystem root. */
-export async function startEnlil(root: string, env: Record<string, string> = {}): Promise<Running> {
+/** Starts enlil (the built dist/main.js) on a free port (or `port`, when a config must name it beforehand) over a filesystem root. */
+export async function startEnlil(root: string, env: Record<string, string> = {}, port?: number): Promise<Running> {
   const main = join(ROOT, 'dist/main.js')
   if (!existsSync(main)) throw new Error('dist/main.js is missing: run `npx tsc -p tsconfig.json` (npm test does)')
-  const port = await freePort()
+  port ??= await freePort()
   return start(process.execPath, [main, 'serve'], {
     REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
     REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root,

@@ -14,6 +14,7 @@ import { throttledLogin } from '../../auth/throttle.js'
 import { sharedLoginThrottle } from '../../auth/throttle-cluster.js'
 import type { AppEnv } from '../env.js'
 import { type ClientAddresses, clientAddresses } from '../client-address.js'
+import { logRefusedLogin } from '../auth.js'
 
 export interface TokenRouteOptions {
   accounts: Accounts
@@ -51,8 +52,8 @@ export function tokenRoutes(options: TokenRouteOptions) {
    */
   const login = (source: string, header: string | undefined) => throttledLogin(throttle, options.accounts, header, source)
   /** `refreshFor`: the Basic header that proved `account`, when a refresh token is asked for. */
-  const answer = async (account: string | undefined, access: Access[], refreshFor?: string) => {
-    const token = await options.issuer.issue(account ?? '', access)
+  const answer = async (account: string | undefined, access: Access[], service: string, refreshFor?: string) => {
+    const token = await options.issuer.issue(account ?? '', access, service)
     return {
       token, access_token: token, expires_in: options.issuer.expiresInSeconds, issued_at: new Date().toISOString(),
       ...(refreshFor && account ? { refresh_token: await options.issuer.issueRefresh(account, options.accounts.credentialOf(account, refreshFor)) } : {}),
@@ -77,11 +78,13 @@ export function tokenRoutes(options: TokenRouteOptions) {
       try {
         account = await login(ip, c.req.header('authorization'))
       } catch (err) {
+        logRefusedLogin(c, err, c.req.header('authorization'))
         if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', err.message, 401)
         throw err
       }
-      const access = grants(options, account, ip, c.req.query('service') ?? '', c.req.queries('scope') ?? [])
-      return c.json(await answer(account, access, c.req.query('offline_token') === 'true' ? c.req.header('authorization') : undefined))
+      const service = c.req.query('service') ?? ''
+      const access = grants(options, account, ip, service, c.req.queries('scope') ?? [])
+      return c.json(await answer(account, access, service, c.req.query('offline_token') === 'true' ? c.req.header('authorization') : undefined))
     })
     .post('/', async (c) => {
       const ip = addressOf(c)
@@ -94,6 +97,7 @@ export function tokenRoutes(options: TokenRouteOptions) {
         try {
           account = await login(ip, basicOf(field('username'), field('password')))
         } catch (err) {
+          logRefusedLogin(c, err, basicOf(field('username'), field('password')))
           if (err instanceof InvalidCredentialsError) return oauthError('invalid_grant', 'invalid username or password', 401)
           throw err
         }
@@ -102,12 +106,13 @@ export function tokenRoutes(options: TokenRouteOptions) {
         try {
           account = await refreshed(field('refresh_token'))
         } catch (err) {
+          c.var.log?.warn('login refused', { reason: `refresh token: ${(err as Error).message}`, client: ip })
           return oauthError('invalid_grant', `invalid refresh token: ${(err as Error).message}`, 401)
         }
       } else {
         return oauthError('unsupported_grant_type', `grant_type must be password or refresh_token, not "${grantType}"`, 400)
       }
       const access = grants(options, account, ip, field('service'), scopes)
-      return c.json(await answer(account, access, grantType === 'password' && field('access_type') === 'offline' ? basicOf(field('username'), field('password')) : undefined))
+      return c.json(await answer(account, access, field('service'), grantType === 'password' && field('access_type') === 'offline' ? basicOf(field('username'), field('password')) : undefined))
     })
 }
