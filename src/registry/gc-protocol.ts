@@ -196,8 +196,10 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
           if (await driver.createOnce(path, 'keep')) decision = 'keep'
           else decision = (await driver.getContent(path))?.toString('utf8') === 'delete' ? 'delete' : 'keep'
         }
-        // Once the doomed bytes are gone, what is stored under the digest later is a new push's.
-        if (decision === 'delete' && (await driver.stat(paths.gcDeleted(run, decisionKey(d)), 'file'))) decision = 'gone'
+        // Once the doomed bytes are gone, what is stored under the digest later is a new push's; so
+        // once the run is over (its folder removed with the marker: it deletes nothing more).
+        if (decision === 'delete' && ((await driver.stat(paths.gcDeleted(run, decisionKey(d)), 'file'))
+          || !(await driver.stat(paths.gcDecision(run, decisionKey(d)), 'file')))) decision = 'gone'
         decisions.set(memo, decision)
         if (decision === 'delete') doomed.add(d.value)
       })))
