@@ -185,11 +185,12 @@ proxy:
     expect(result.files).toEqual([])
   })
 
-  it('reports what enlil does not do: notifications, cloudfront, proxy, letsencrypt, read-only', () => {
+  it('reports what enlil does not do (notifications, cloudfront, letsencrypt, read-only) and keeps proxy mode', () => {
     const notes = result.notes.join('\n')
     expect(notes).toMatch(/^notifications: not converted/m)
     expect(notes).toMatch(/^middleware: not converted/m)
-    expect(notes).toMatch(/^proxy: unsupported: enlil is not a pull-through cache/m)
+    expect(notes).toMatch(/^proxy: kept: the whole registry mirrors proxy.remoteurl/m)
+    expect(load(result.config).proxy.remoteurl).toBe('https://registry-1.docker.io')
     expect(notes).toMatch(/^http\.tls\.letsencrypt: unsupported/m)
     expect(notes).toMatch(/^storage\.maintenance\.readonly: not converted/m)
     expect(notes).toMatch(/^storage\.maintenance\.uploadpurging\.dryrun: dropped/m)
