@@ -7,6 +7,7 @@ import { parseDuration } from '../config/units.js'
 import { type Config } from '../config/schema.js'
 import { collectGarbage, formatSummary, type GcItem } from '../registry/gc.js'
 import { createDriver } from '../server/storage.js'
+import { mirrorEviction } from '../server/mirror.js'
 
 export const GC_USAGE = 'usage: enlil gc [CONFIG.yml] [--config CONFIG.yml] [--dry-run] [--delete-untagged] [--grace 1h]'
 
@@ -43,6 +44,7 @@ function describe(item: GcItem): string {
     case 'manifest': return `manifest ${item.repo}@${item.digest}`
     case 'blob': return `blob ${item.digest} (${item.size} bytes)`
     case 'layer-link': return `layer link ${item.repo}@${item.digest}`
+    case 'evicted': return `mirrored repository ${item.repo} (evicted from the cache)`
   }
 }
 
@@ -66,11 +68,13 @@ export async function gcCommand(args: string[], env: Record<string, string | und
   }
   const verb = parsed.dryRun ? 'would delete' : 'deleting'
   try {
-    const summary = await collectGarbage(await createDriver(config), {
+    const driver = await createDriver(config)
+    const summary = await collectGarbage(driver, {
       graceMs: parsed.graceMs ?? config.gc.grace,
       dryRun: parsed.dryRun,
       deleteUntagged: parsed.deleteUntagged || config.gc.deleteuntagged,
       retention: config.retention,
+      evict: mirrorEviction(config, driver),
       progress: (line) => console.error(line),
       onDelete: (item) => console.log(`${verb} ${describe(item)}`),
     })
