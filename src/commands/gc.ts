@@ -9,6 +9,7 @@ import { type Config } from '../config/schema.js'
 import { collectGarbage, formatSummary, type GcItem } from '../registry/gc.js'
 import { createDriver } from '../server/storage.js'
 import { storeDescription } from '../server/startup.js'
+import { mirrorEviction } from '../server/mirror.js'
 
 export interface GcArgs {
   file?: string
@@ -23,6 +24,7 @@ function describe(item: GcItem): string {
     case 'manifest': return `manifest ${item.repo}@${item.digest}`
     case 'blob': return `blob ${item.digest} (${item.size} bytes)`
     case 'layer-link': return `layer link ${item.repo}@${item.digest}`
+    case 'evicted': return `mirrored repository ${item.repo} (evicted from the cache)`
   }
 }
 
@@ -45,11 +47,13 @@ export async function gcCommand(parsed: GcArgs, env: Record<string, string | und
   const verb = parsed.dryRun ? 'would delete' : 'deleting'
   console.error(`enlil gc: store: ${storeInWords(config)}${parsed.file ? ` (config ${parsed.file})` : ''}`)
   try {
-    const summary = await collectGarbage(await createDriver(config), {
+    const driver = await createDriver(config)
+    const summary = await collectGarbage(driver, {
       graceMs: parsed.graceMs ?? config.gc.grace,
       dryRun: parsed.dryRun,
       deleteUntagged: parsed.deleteUntagged || config.gc.deleteuntagged,
       retention: config.retention,
+      evict: mirrorEviction(config, driver),
       progress: (line) => console.error(line),
       onDelete: (item) => console.log(`${verb} ${describe(item)}`),
     })

@@ -193,10 +193,11 @@ proxy:
     expect(result.notes.join('\n')).not.toMatch(/^(notifications|storage\.maintenance\.readonly)/m)
   })
 
-  it('reports what enlil does not do: cloudfront, proxy, letsencrypt', () => {
+  it('reports what enlil does not do (cloudfront, letsencrypt) and keeps proxy mode', () => {
     const notes = result.notes.join('\n')
     expect(notes).toMatch(/^middleware: not converted/m)
-    expect(notes).toMatch(/^proxy: unsupported: enlil is not a pull-through cache/m)
+    expect(notes).toMatch(/^proxy: kept: the whole registry mirrors proxy.remoteurl/m)
+    expect(load(result.config).proxy.remoteurl).toBe('https://registry-1.docker.io')
     expect(notes).toMatch(/^http\.tls\.letsencrypt: unsupported/m)
     expect(notes).toMatch(/^storage\.maintenance\.uploadpurging\.dryrun: dropped/m)
     expect(notes).toMatch(/^storage\.s3\.multipartcopythresholdsize: dropped/m)

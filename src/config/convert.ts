@@ -50,7 +50,6 @@ const LOG_LEVELS: Record<string, string> = { debug: 'debug', info: 'info', warn:
 /** What distribution sections enlil does not have mean, for the notes. */
 const DISTRIBUTION_SECTIONS: Record<string, string> = {
   middleware: 'not converted: enlil has no middleware; on S3 it already answers blob GETs with presigned redirects (storage.redirect), so a CDN in front of the bucket (cloudfront) is configured there, not in enlil',
-  proxy: 'unsupported: enlil is not a pull-through cache; the converted config is an ordinary registry',
   health: 'dropped: enlil serves /healthz (liveness) and /readyz (readiness, checks the store) for your orchestrator',
   redis: 'dropped: enlil needs no shared cache; several instances share only the store',
   reporting: 'dropped: no error reporting service integration',
@@ -185,8 +184,19 @@ function convertDistribution(dist: Doc, out: Doc, notes: string[]): void {
     out.notifications = n
   }
 
+
+  // Proxy mode: enlil reads distribution's proxy section as it is (one upstream, no prefix).
+  const proxy = section(dist, 'proxy')
+  if (proxy.remoteurl !== undefined) {
+    const p: Doc = {}
+    copy(proxy, p, ['remoteurl', 'username', 'password', 'ttl'])
+    out.proxy = p
+    notes.push('proxy: kept: the whole registry mirrors proxy.remoteurl and refuses pushes, as before; mirror.upstreams can mirror several registries under prefixes beside pushed repositories (README, "Mirror Docker Hub")')
+  }
+  leftovers(proxy, 'proxy.', ['remoteurl', 'username', 'password', 'ttl'], () => 'dropped: not supported', notes)
+
   for (const [key, why] of Object.entries(DISTRIBUTION_SECTIONS)) if (dist[key] !== undefined) notes.push(`${key}: ${why}`)
-  leftovers(dist, '', ['version', 'log', 'http', 'storage', 'auth', 'notifications', ...Object.keys(DISTRIBUTION_SECTIONS)], () => 'dropped: unknown to enlil', notes)
+  leftovers(dist, '', ['version', 'log', 'http', 'storage', 'auth', 'notifications', 'proxy', ...Object.keys(DISTRIBUTION_SECTIONS)], () => 'dropped: unknown to enlil', notes)
 }
 
 /** docker_auth authenticators and authorizers enlil does not have. */

@@ -67,6 +67,13 @@ export const ENVIRONMENT: Record<string, string> = {
   // The web UI.
   ENLIL_UI_ENABLED: 'ui.enabled',
   ENLIL_UI_PATH: 'ui.path',
+  // Pull-through cache: distribution's proxy mode, and enlil's cache limits.
+  REGISTRY_PROXY_REMOTEURL: 'proxy.remoteurl',
+  REGISTRY_PROXY_USERNAME: 'proxy.username',
+  REGISTRY_PROXY_PASSWORD: 'proxy.password',
+  REGISTRY_PROXY_TTL: 'proxy.ttl',
+  ENLIL_MIRROR_MAXSIZE: 'mirror.maxsize',
+  ENLIL_MIRROR_EVICTAFTER: 'mirror.evictafter',
 }
 
 /** What `fly storage create` (Tigris) sets: used when the REGISTRY_STORAGE_S3_* name is absent. */

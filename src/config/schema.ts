@@ -65,6 +65,26 @@ const retentionPolicySchema = z.strictObject({
 }).refine((p) => p.keeplast !== undefined || p.olderthan !== undefined, 'a retention policy needs keeplast, olderthan or both (else it removes nothing or everything)')
 // ── end of garbage collection and retention ──
 
+// ── Pull-through cache ──
+/** A prefix of repository names: path components as in the name grammar. */
+const mirrorPrefix = z.string().regex(/^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/, 'expected a repository name prefix such as hub or mirrors/ghcr')
+
+const upstreamSchema = z.strictObject({
+  prefix: mirrorPrefix,
+  url: z.url({ protocol: /^https?$/ }),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  /** How long a tag's digest is believed before the upstream is asked again. */
+  ttl: duration.default(10 * 60_000),
+  /** Also answer docker's `registry-mirrors` requests (`/v2/library/busybox/…`, no prefix) for names no local repository has. */
+  registrymirror: bool.default(false),
+  /** Single names get `library/` (Docker Hub's official images); default: when the URL is Docker Hub's. */
+  library: bool.optional(),
+  /** How long the upstream may take to start answering before it counts as down. */
+  timeout: duration.default(15_000),
+})
+// ── end of pull-through cache ──
+
 export const configSchema = z.strictObject({
   version: z.union([z.string(), z.number()]).optional().meta(doc('accepted and ignored: distribution\'s files start with `version: 0.1`')),
   http: z.strictObject({
@@ -230,6 +250,20 @@ export const configSchema = z.strictObject({
     path: z.string().regex(/^\/[A-Za-z0-9._~-]+$/, 'expected one path segment such as /ui').refine((p) => !['/v2', '/healthz', '/readyz', '/metrics'].includes(p), 'is taken by the API').default('/ui').meta(doc('where the web UI is served')),
   }).prefault({}),
   // ── end of web UI ──
+  // ── Pull-through cache (src/mirror/) ──
+  mirror: z.strictObject({
+    upstreams: z.array(upstreamSchema).default([]).meta(doc('registries mirrored under a prefix of this one: `[{prefix: hub, url: https://registry-1.docker.io, ttl: 10m, registrymirror: true}]` (see "Mirror Docker Hub")', { defaultText: 'none' })),
+    maxsize: size.optional().meta(doc('GC evicts mirrored repositories, least recently pulled first, until what they hold fits in this many bytes; pushed repositories are never evicted', { defaultText: 'no limit' })),
+    evictafter: duration.default(0).meta(doc('GC evicts mirrored repositories not pulled for this long; `0`: never', { defaultText: '`0` (never)' })),
+  }).prefault({}),
+  /** distribution's proxy mode: the whole registry mirrors one upstream (mirror/ reads it as one upstream without a prefix). */
+  proxy: z.strictObject({
+    remoteurl: z.url({ protocol: /^https?$/ }).optional().meta(doc('distribution\'s proxy mode: the whole registry mirrors this registry (one upstream without a prefix; pushes are refused)')),
+    username: z.string().optional().meta(doc('the upstream account of `remoteurl`')),
+    password: z.string().optional().meta(doc('its password; never logged')),
+    ttl: duration.optional().meta(doc('distribution\'s cache expiry: repositories not pulled for this long are evicted by GC (as `mirror.evictafter`)', { defaultText: 'never' })),
+  }).prefault({}),
+  // ── end of pull-through cache ──
 })
 
   .superRefine((config, ctx) => {
@@ -258,6 +292,15 @@ export const configSchema = z.strictObject({
         if (external && set) ctx.addIssue({ code: 'custom', path: ['auth', 'token'], message: `${trusting} trusts an external token server, but ${option} belongs to enlil's own token service: keep one (unset ${trusting.split(' ')[0]} to let enlil issue the tokens)` })
       }
     }
+    // pull-through cache
+    const upstreams = config.mirror.upstreams
+    upstreams.forEach((u, i) => {
+      const other = upstreams.findIndex((o, j) => j !== i && (o.prefix === u.prefix || o.prefix.startsWith(`${u.prefix}/`)))
+      if (other >= 0) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams', i, 'prefix'], message: `prefix ${u.prefix} overlaps the prefix ${upstreams[other]!.prefix}: each repository name belongs to one upstream` })
+      if (Boolean(u.username) !== Boolean(u.password)) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams', i, u.username ? 'password' : 'username'], message: 'username and password go together' })
+    })
+    if (upstreams.filter((u) => u.registrymirror).length > 1) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams'], message: 'only one upstream can answer docker\'s registry-mirrors requests (registrymirror: true)' })
+    if (config.proxy.remoteurl && upstreams.length > 0) ctx.addIssue({ code: 'custom', path: ['proxy', 'remoteurl'], message: 'proxy.remoteurl makes the whole registry a mirror: it can\'t be combined with mirror.upstreams (give that upstream a prefix there instead)' })
     // operations
     const debug = config.http.debug
     if (debug.prometheus.enabled && !debug.addr && !config.metrics.addr) ctx.addIssue({ code: 'custom', path: ['http', 'debug', 'addr'], message: 'required with http.debug.prometheus.enabled (REGISTRY_HTTP_DEBUG_ADDR): where metrics are served, e.g. 127.0.0.1:5001' })

@@ -105,6 +105,10 @@ export const metrics = {
   quotaRejections: new Counter('enlil_quota_rejections_total', 'Uploads and mounts refused because a configured quota would be exceeded.', ['quota']),
   gcRuns: new Counter('enlil_gc_runs_total', 'Garbage collection runs, by outcome.', ['outcome']),
   gcBytesFreed: new Counter('enlil_gc_bytes_freed_total', 'Bytes deleted by garbage collection.', []),
+  mirrorPulls: new Counter('enlil_mirror_pulls_total', 'Pulls of mirrored manifests and blobs, by upstream, kind and result: hit (served from the store), miss (fetched from the upstream), stale (a cached tag served because the upstream failed).', ['upstream', 'kind', 'result']),
+  mirrorUpstreamRequests: new Counter('enlil_mirror_upstream_requests_total', 'Requests sent to upstream registries (token requests included), by upstream and kind.', ['upstream', 'kind']),
+  mirrorUpstreamBytes: new Counter('enlil_mirror_upstream_bytes_total', 'Blob and manifest bytes received from upstream registries.', ['upstream']),
+  mirrorUpstreamErrors: new Counter('enlil_mirror_upstream_errors_total', 'Upstream failures by kind: unreachable, timeout, ratelimited, denied, server, digest (bytes that did not match their digest), cut (a body that broke off).', ['upstream', 'kind']),
   events: new Counter('enlil_notifications_total', 'Webhook events by endpoint and outcome (sent, failed attempt, dropped).', ['endpoint', 'outcome']),
   // Kept beside prom-client's process_resident_memory_bytes: dashboards and alerts use this name.
   residentMemory: new Gauge('enlil_process_resident_memory_bytes', 'Resident memory of the process(es).', [], () => process.memoryUsage.rss()),

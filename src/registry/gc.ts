@@ -53,6 +53,20 @@ export interface GcOptions {
   protocol?: GcRunOptions
   /** Points where tests hold the run to force an interleaving with pushes. */
   hooks?: GcHooks
+  /** A pull-through cache's eviction (mirror/eviction.ts): repositories dropped before marking. */
+  evict?: Eviction
+}
+
+/**
+ * Repositories a pull-through cache gives up (least recently pulled first). They are dropped once
+ * the run is published and before anything is marked, exactly as a client's DELETE of their
+ * manifests would, so this run collects the blobs only they held; the protocol with pushes and
+ * pulls through (gc-protocol.ts) is the same for every blob.
+ */
+export interface Eviction {
+  plan(): Promise<readonly string[]>
+  /** Removes the repository's tags, manifests and links; false when it stays after all (pulled since the plan). */
+  drop(name: string): Promise<boolean>
 }
 
 export interface GcHooks {
@@ -71,6 +85,7 @@ export type GcItem =
   | { kind: 'manifest'; repo: string; digest: string }
   | { kind: 'blob'; digest: string; size: number }
   | { kind: 'layer-link'; repo: string; digest: string }
+  | { kind: 'evicted'; repo: string }
 
 export interface GcSummary {
   dryRun: boolean
@@ -87,6 +102,8 @@ export interface GcSummary {
   tagsDeleted: number
   manifestsDeleted: number
   layerLinksDeleted: number
+  /** Mirrored repositories dropped by the eviction (options.evict). */
+  repositoriesEvicted: number
   durationMs: number
 }
 
@@ -149,7 +166,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
   const emit = options.onDelete ?? (() => {})
   const summary: GcSummary = {
     dryRun, repositories: 0, manifests: 0, blobsScanned: 0, blobsDeleted: 0, bytesFreed: 0, blobsInGrace: 0, blobsReused: 0,
-    tagsDeleted: 0, manifestsDeleted: 0, layerLinksDeleted: 0, durationMs: 0,
+    tagsDeleted: 0, manifestsDeleted: 0, layerLinksDeleted: 0, repositoriesEvicted: 0, durationMs: 0,
   }
 
   /** Digests of everything kept: manifests, configs, layers, subjects. The only structure that grows with the store. */
@@ -355,6 +372,13 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
   return summary
 
   async function sweep(run: Awaited<ReturnType<typeof startGcRun>> | undefined): Promise<void> {
+    if (options.evict) {
+      for (const repo of await options.evict.plan()) {
+        if (!dryRun && !(await options.evict.drop(repo))) continue
+        emit({ kind: 'evicted', repo })
+        summary.repositoriesEvicted++
+      }
+    }
     const repositories: string[] = []
     for await (const repo of createCatalog(driver).walk()) repositories.push(repo)
     summary.repositories = repositories.length
@@ -458,7 +482,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
 export function formatSummary(s: GcSummary): string {
   const verb = s.dryRun ? 'would delete' : 'deleted'
   return `gc: ${s.dryRun ? 'dry run: ' : ''}${s.repositories} repositories, ${s.manifests} manifests, ${s.blobsScanned} blobs scanned; `
-    + `${verb} ${s.blobsDeleted} blobs (${formatBytes(s.bytesFreed)}), ${s.tagsDeleted} tags, ${s.manifestsDeleted} manifests, ${s.layerLinksDeleted} layer links; `
+    + `${verb} ${s.blobsDeleted} blobs (${formatBytes(s.bytesFreed)}), ${s.tagsDeleted} tags, ${s.manifestsDeleted} manifests, ${s.layerLinksDeleted} layer links${s.repositoriesEvicted > 0 ? `, ${s.repositoriesEvicted} mirrored repositories evicted` : ''}; `
     + `${s.blobsInGrace} unreferenced blobs kept (written or used within grace)${s.blobsReused > 0 ? `, ${s.blobsReused} kept (used by a push during the run)` : ''}; ${(s.durationMs / 1000).toFixed(1)} s`
 }
 

@@ -13,6 +13,8 @@ export interface StoredManifest {
   digest: Digest
   mediaType: string
   bytes: Buffer
+  /** An HTTP Warning to send with it (a mirror serving a tag it could not check upstream). */
+  warning?: string
 }
 
 export interface PutResult {

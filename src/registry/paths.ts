@@ -23,6 +23,10 @@
  *   _enlil/gc/<run>/deleted/<alg>-<hex>                         the bytes of a blob decided `delete` are gone
  *   _enlil/gc/last-run.json                                     the summary of the last GC run
  *   _enlil/readyz                                               enlil's: rewritten by readiness checks (is the store writable?)
+ *   _enlil/mirror/leases/<key>/<generation>                     enlil's: who fetches a blob or manifest from an upstream
+ *                                                               (mirror/leases.ts), created once, renewed while it runs
+ *   _enlil/mirror/fetching/<id>                                 enlil's: a blob being fetched, before it is verified
+ *   _enlil/mirror/repositories/<name>/_pulled                   enlil's: a mirrored repository; its time is the last pull
  * ```
  * The root directory prefix is the driver's business (a folder, or a key prefix in the bucket).
  */
@@ -43,6 +47,10 @@ export const paths = {
   gcDeleted: (run: string, key: string) => `${V2}/_enlil/gc/${run}/deleted/${key}`,
   gcLastRun: `${V2}/_enlil/gc/last-run.json`,
   readinessProbe: `${V2}/_enlil/readyz`,
+  mirrorLeases: (key: string) => `${V2}/_enlil/mirror/leases/${key}`,
+  mirrorLease: (key: string, generation: number) => `${V2}/_enlil/mirror/leases/${key}/${generation}`,
+  mirrorFetching: (id: string) => `${V2}/_enlil/mirror/fetching/${id}`,
+  mirrorPulled: (name: string) => `${V2}/_enlil/mirror/repositories/${name}/_pulled`,
   blob: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
 

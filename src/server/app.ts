@@ -20,6 +20,8 @@ import type { Notifier } from '../observe/notifications.js'
 import { metricsText } from '../observe/metrics-cluster.js'
 import { PROMETHEUS_CONTENT_TYPE } from '../observe/metrics.js'
 import { type UiOptions, uiRoutes } from '../ui/routes.js'
+import type { Router } from '../mirror/routes.js'
+import { refusePushesToMirrors } from './mirror.js'
 
 export interface AppOptions {
   registry: Registry
@@ -41,6 +43,8 @@ export interface AppOptions {
   trustedProxies?: readonly string[]
   /** The web UI (ui.enabled): mounted at its path; omitted, no UI. */
   ui?: Omit<UiOptions, 'registry' | 'deleteEnabled' | 'publicUrl' | 'notifier'>
+  /** The pull-through cache's names (server/mirror.ts): pushes into them are refused. */
+  mirror?: Router
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -61,6 +65,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))
   // After auth, as distribution does: an unauthenticated client hears 401 first.
   app.use('/v2/*', refuseWritesWhenReadOnly(options.registry.readOnly))
+  if (options.mirror) app.use('/v2/*', refusePushesToMirrors(options.mirror))
   if (options.tokenService) app.route(options.tokenPath ?? '/auth/token', tokenRoutes({ ...options.tokenService, addresses }))
 
   // Liveness and readiness for fly.io and Kubernetes; outside /v2, so never behind auth.

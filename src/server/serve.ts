@@ -23,6 +23,7 @@ import type { StorageDriver } from '../storage/driver.js'
 import { collectGarbage, formatSummary } from '../registry/gc.js'
 import { metrics } from '../observe/metrics.js'
 import { createUiAccess } from './ui-access.js'
+import { createMirrorFor, mirrorEviction } from './mirror.js'
 
 export interface RunningRegistry {
   url: string
@@ -57,10 +58,11 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     readOnly: config.storage.maintenance.readonly.enabled,
     quotas: { total: config.quotas.total, repositories: config.quotas.repositories, refreshMs: config.quotas.refresh },
   })
+  const mirror = createMirrorFor(config, registry, log)
   const notifier = createNotifier(config.notifications.endpoints, { addr: `${hostname()}:${splitAddr(config.http.addr).port}` }, log)
   const auth = await createAuth(config, log)
   const app = createApp({
-    registry, log, authorizer: auth.authorizer,
+    registry: mirror?.registry ?? registry, mirror: mirror?.router, log, authorizer: auth.authorizer,
     tokenService: auth.tokenService, tokenPath: config.auth.token?.path,
     deleteEnabled: config.storage.delete.enabled,
     manifestMaxSize: config.limits.manifestsize,
@@ -176,6 +178,7 @@ function scheduleGc(config: Config, driver: StorageDriver, log: Logger): NodeJS.
       const summary = await collectGarbage(driver, {
         graceMs: config.gc.grace, deleteUntagged: config.gc.deleteuntagged, retention: config.retention,
         progress: (message) => log.debug(message),
+        evict: mirrorEviction(config, driver),
       })
       log.info(formatSummary(summary), { gc: summary })
       metrics.gcRuns.inc(['ok'])

@@ -15,12 +15,13 @@ export interface Dockerd {
   stop(): Promise<void>
 }
 
-export async function startDockerd(dir: string): Promise<Dockerd> {
+/** `args`: more daemon flags (`--registry-mirror=…`). */
+export async function startDockerd(dir: string, args: string[] = []): Promise<Dockerd> {
   mkdirSync(join(dir, 'exec'), { recursive: true })
   const host = `unix://${join(dir, 'docker.sock')}`
   const child: ChildProcess = spawn(DOCKERD, [
     '--host', host, '--data-root', join(dir, 'root'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'docker.pid'),
-    '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
+    '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs', ...args,
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let log = ''
   child.stdout!.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-10_000) })

@@ -25,6 +25,7 @@ export function manifestRoutes(deps: RouteDeps) {
         'Content-Length': String(manifest.bytes.length),
         'Docker-Content-Digest': manifest.digest.value,
         ETag: `"${manifest.digest.value}"`,
+        ...(manifest.warning ? { Warning: manifest.warning } : {}),
       }
       if (c.req.method === 'HEAD') return c.body(null, 200, headers)
       publishEvent(c, deps, 'pull', 'manifests', {

@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../config/load.js'
+import { createRouter, type MirrorUpstream } from './routes.js'
+import { parseChallenge, type UpstreamClient } from './upstream.js'
+
+const client = (name: string) => ({ name }) as UpstreamClient
+const upstream = (prefix: string, more: Partial<MirrorUpstream> = {}): MirrorUpstream => ({ prefix, client: client(prefix), ttlMs: 1000, registryMirror: false, library: false, ...more })
+
+describe('which upstream answers for a name', () => {
+  const local = new Set(['team/app'])
+  const router = createRouter([upstream('hub', { library: true, registryMirror: true }), upstream('ghcr')], async (n) => local.has(n))
+
+  it('maps a prefix to the upstream, adding library/ to Docker Hub\'s single names', async () => {
+    expect(await router.resolve('hub/alpine')).toMatchObject({ remote: 'library/alpine', store: 'hub/library/alpine' })
+    expect(await router.resolve('hub/library/alpine')).toMatchObject({ remote: 'library/alpine', store: 'hub/library/alpine' })
+    expect(await router.resolve('ghcr/owner/image')).toMatchObject({ remote: 'owner/image', store: 'ghcr/owner/image' })
+    expect(await router.resolve('ghcr/single')).toMatchObject({ remote: 'single', store: 'ghcr/single' })
+  })
+
+  it('answers docker\'s registry-mirrors names from the marked upstream, unless pushed here', async () => {
+    expect(await router.resolve('library/busybox')).toMatchObject({ remote: 'library/busybox', store: 'hub/library/busybox' })
+    expect(await router.resolve('team/app')).toBeUndefined()
+    expect(router.mirroredBy('library/busybox')).toBeUndefined()
+    expect(router.mirroredBy('hub/x')?.prefix).toBe('hub')
+    expect(router.isCopy('hub/library/busybox')).toBe(true)
+    expect(router.isCopy('team/app')).toBe(false)
+  })
+
+  it('makes everything a mirror in proxy mode (no prefix)', async () => {
+    const whole = createRouter([upstream('', { library: true })], async () => true)
+    expect(await whole.resolve('busybox')).toMatchObject({ remote: 'library/busybox', store: 'library/busybox' })
+    expect(whole.mirroredBy('anything/at/all')?.prefix).toBe('')
+  })
+})
+
+describe('mirror configuration', () => {
+  it('takes distribution\'s REGISTRY_PROXY_* as proxy mode', () => {
+    const config = loadConfig({ REGISTRY_PROXY_REMOTEURL: 'https://registry-1.docker.io', REGISTRY_PROXY_USERNAME: 'u', REGISTRY_PROXY_PASSWORD: 'p', REGISTRY_PROXY_TTL: '168h' })
+    expect(config.proxy).toEqual({ remoteurl: 'https://registry-1.docker.io', username: 'u', password: 'p', ttl: 168 * 3600_000 })
+  })
+
+  it('refuses overlapping prefixes, two registry-mirrors upstreams, and proxy mode beside prefixes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enlil-mirror-config-'))
+    const file = join(dir, 'config.yml')
+    writeFileSync(file, [
+      'mirror:',
+      '  upstreams:',
+      '    - { prefix: hub, url: https://docker.io, registrymirror: true }',
+      '    - { prefix: hub/more, url: https://quay.io, registrymirror: true }',
+      '',
+    ].join('\n'))
+    try {
+      expect(() => loadConfig({}, file)).toThrow(/prefix hub overlaps the prefix hub\/more[\s\S]*only one upstream can answer docker's registry-mirrors/)
+      expect(() => loadConfig({ REGISTRY_PROXY_REMOTEURL: 'https://quay.io' }, file)).toThrow(/proxy.remoteurl makes the whole registry a mirror/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('upstream challenges', () => {
+  it('reads scheme and parameters, quoted or not', () => {
+    expect(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"')).toEqual({
+      scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/alpine:pull' },
+    })
+    expect(parseChallenge('Basic realm=upstream')).toEqual({ scheme: 'basic', params: { realm: 'upstream' } })
+    expect(parseChallenge(undefined)).toBeUndefined()
+  })
+})

@@ -1,0 +1,302 @@
+/**
+ * The pull-through cache against real upstreams the test starts: Debian's docker-registry with
+ * htpasswd (behind a proxy that counts what is fetched and fails on demand) and an enlil with token
+ * auth, both filled with skopeo from an OCI layout built offline. Clients pull through enlil the way
+ * users do: skopeo and podman by prefix, a real dockerd by `registry-mirrors`, ctr by hosts.toml.
+ */
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { randomBytes } from 'node:crypto'
+import bcrypt from 'bcryptjs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { busyboxAvailable, fileLayer, type Fixtures, writeFixtures } from '../e2e/images.js'
+import { DOCKERD, type Dockerd, startDockerd } from '../support/dockerd.js'
+import { sha256 } from '../support/oci-client.js'
+import { DOCKER_REGISTRY, removeDir, requirePart, ROOT, type Running, startEnlil, tempDir } from '../support/processes.js'
+import { type CountingProxy, startCountingProxy, startHtpasswdDistribution } from './upstreams.js'
+
+const run = promisify(execFile)
+const USER = 'mirror'
+const PASSWORD = 'upstream password'
+const ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json'
+
+const available = requirePart(existsSync(DOCKER_REGISTRY), 'Debian\'s docker-registry (an upstream)', 'apt-get install docker-registry')
+  && requirePart(existsSync('/usr/bin/skopeo'), 'skopeo', 'apt-get install skopeo')
+  && requirePart(busyboxAvailable(), 'a static busybox (the test image)', 'apt-get install busybox-static')
+const dockerAvailable = existsSync(DOCKERD) && existsSync('/usr/bin/ctr')
+const podmanAvailable = existsSync('/usr/bin/podman')
+
+describe.skipIf(!available)('pull-through cache', () => {
+  let work: string
+  let fixtures: Fixtures
+  let distribution: Running
+  let tokenUpstream: Running
+  let proxy: CountingProxy
+  let mirror: Running
+  let mirrorConfig: string
+  /** Extra images with layers of their own (nothing else shares their blobs). */
+  const own = ['cut', 'corrupt', 'down', 'evict-a', 'evict-b', 'evict-c', 'wide']
+
+  const skopeo = (args: string[]) => run('skopeo', args, { env: { ...process.env, HOME: work }, timeout: 120_000, maxBuffer: 16 << 20 }).then((r) => r.stdout)
+  const src = (tag: string) => `oci:${fixtures.layout.dir}:${tag}`
+  const host = (r: Running) => new URL(r.url).host
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(`${mirror.url}${path}`, { headers: { Accept: ACCEPT, ...headers } })
+  /** What a layout image is: its manifest digest and blob digests. */
+  const manifestOf = async (path: string) => {
+    const res = await get(path)
+    expect(res.status, `${path}: ${res.status}`).toBe(200)
+    const bytes = Buffer.from(await res.arrayBuffer())
+    const body = JSON.parse(bytes.toString()) as { config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] }
+    return { digest: `sha256:${sha256(bytes).replace(/^sha256:/, '')}`, blobs: [body.config?.digest, ...(body.layers ?? []).map((l) => l.digest)].filter((d): d is string => Boolean(d)), res }
+  }
+  const storedBlob = (root: string, digest: string) => existsSync(join(root, 'docker/registry/v2/blobs/sha256', digest.slice(7, 9), digest.slice(7), 'data'))
+
+  beforeAll(async () => {
+    work = tempDir('mirror')
+    fixtures = await writeFixtures(work)
+    for (const tag of own) fixtures.layout.tag(fixtures.layout.image([fileLayer(fixtures.layout, work, tag, randomBytes(300_000))]), tag)
+
+    mkdirSync(join(work, 'distribution'))
+    distribution = await startHtpasswdDistribution(join(work, 'distribution'), USER, PASSWORD)
+    const creds = `${USER}:${PASSWORD}`
+    const fill = async (target: Running, repos: [string, string][]) => {
+      for (const [tag, repo] of repos) await skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', creds, src(tag), `docker://${host(target)}/${repo}`])
+    }
+    await fill(distribution, [['busybox', 'library/busybox:latest'], ['multi', 'library/multi:1'], ['layers', 'team/layers:1'], ...own.map((t): [string, string] => [t, `own/${t}:1`])])
+
+    mkdirSync(join(work, 'token'))
+    writeFileSync(join(work, 'token/users'), `${USER}:${bcrypt.hashSync(PASSWORD, 8)}\n`)
+    tokenUpstream = await startEnlil(join(work, 'token/data'), { REGISTRY_AUTH: 'token', ENLIL_AUTH_TOKEN_USERS: join(work, 'token/users'), ENLIL_WORKERS: '1' })
+    await fill(tokenUpstream, [['busybox', 'library/busybox:latest'], ['multi', 'library/multi:1']])
+
+    proxy = await startCountingProxy(distribution.url)
+    mirrorConfig = join(work, 'mirror.yml')
+    const upstream = (prefix: string, url: string, more: string) => `    - { prefix: ${prefix}, url: "${url}", username: ${USER}, password: "${PASSWORD}", library: true, timeout: 2s, ${more} }`
+    writeFileSync(mirrorConfig, [
+      'mirror:',
+      '  upstreams:',
+      upstream('hub', proxy.url, 'registrymirror: true, ttl: 1h'),
+      upstream('short', proxy.url, 'ttl: 1s'),
+      upstream('tok', tokenUpstream.url, 'ttl: 1h'),
+      '  maxsize: 400KiB',
+      'metrics: { public: true }',
+      '',
+    ].join('\n'))
+    mirror = await startEnlil(join(work, 'mirror'), { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1', ENLIL_GC_GRACE: '0s' })
+  }, 180_000)
+
+  afterAll(async () => {
+    await mirror?.stop()
+    await tokenUpstream?.stop()
+    await proxy?.close()
+    await distribution?.stop()
+    if (work) removeDir(work)
+  })
+
+  it('skopeo pulls through a prefix (htpasswd upstream, library/ added), then from the store', async () => {
+    proxy.reset()
+    const out = join(work, 'pulled')
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/busybox:latest`, `oci:${out}:busybox`])
+    const upstreamDigest = JSON.parse(await skopeo(['inspect', '--tls-verify=false', '--creds', `${USER}:${PASSWORD}`, `docker://${host(distribution)}/library/busybox:latest`])) as { Digest: string }
+    const pulled = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${host(mirror)}/hub/library/busybox:latest`])) as { Digest: string }
+    expect(pulled.Digest).toBe(upstreamDigest.Digest)
+    expect([...proxy.manifestGets.values()].reduce((a, b) => a + b, 0)).toBe(1)
+    const fetched = proxy.blobGets.size
+    expect(fetched).toBeGreaterThanOrEqual(2)
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/busybox:latest`, `oci:${out}:again`])
+    expect(proxy.blobGets.size).toBe(fetched)
+    expect([...proxy.blobGets.values()].every((n) => n === 1)).toBe(true)
+  })
+
+  it.skipIf(!podmanAvailable)('podman pulls a multi-platform index through a token-auth upstream, and docker.io names through registries.conf', async () => {
+    const podman = (...args: string[]) => run('podman', ['--root', join(work, 'podman/root'), '--runroot', join(work, 'podman/runroot'), '--storage-driver', 'vfs', ...args], {
+      env: { ...process.env, HOME: work, XDG_RUNTIME_DIR: join(work, 'podman/xdg') }, timeout: 120_000,
+    }).then((r) => r.stdout)
+    mkdirSync(join(work, 'podman/xdg'), { recursive: true })
+    try {
+      await podman('pull', '--tls-verify=false', `${host(mirror)}/tok/library/multi:1`)
+      const index = await manifestOf('/v2/tok/library/multi/manifests/1')
+      expect(index.res.headers.get('content-type')).toBe('application/vnd.oci.image.index.v1+json')
+      expect(await podman('images', '--format', '{{.Repository}}:{{.Tag}}')).toContain(`${host(mirror)}/tok/library/multi:1`)
+      // registries.conf: docker.io names from the mirror's hub/ prefix (no internet here: only enlil can answer).
+      writeFileSync(join(work, 'podman/registries.conf'), `[[registry]]\nprefix = "docker.io"\nlocation = "docker.io"\n\n[[registry.mirror]]\nlocation = "${host(mirror)}/hub"\ninsecure = true\n`)
+      await run('podman', ['--root', join(work, 'podman/root'), '--runroot', join(work, 'podman/runroot'), '--storage-driver', 'vfs', 'pull', 'docker.io/library/busybox:latest'], {
+        env: { ...process.env, HOME: work, XDG_RUNTIME_DIR: join(work, 'podman/xdg'), CONTAINERS_REGISTRIES_CONF: join(work, 'podman/registries.conf') }, timeout: 120_000,
+      })
+      expect(await podman('images', '--format', '{{.Repository}}:{{.Tag}}')).toContain('docker.io/library/busybox:latest')
+    } finally {
+      await podman('system', 'reset', '--force').catch(() => {})
+    }
+  })
+
+  it('refuses pushes into a mirrored prefix with 405 UNSUPPORTED, and takes them elsewhere', async () => {
+    const res = await fetch(`${mirror.url}/v2/hub/library/busybox/blobs/uploads/`, { method: 'POST' })
+    expect(res.status).toBe(405)
+    expect(JSON.stringify(await res.json())).toMatch(/UNSUPPORTED.*pushes to hub\/library\/busybox are refused/)
+    const put = await fetch(`${mirror.url}/v2/tok/x/manifests/1`, { method: 'PUT', body: '{}', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })
+    expect(put.status).toBe(405)
+    await skopeo(['copy', '--dest-tls-verify=false', '--preserve-digests', src('evict-a'), `docker://${host(mirror)}/local/app:1`])
+  })
+
+  it('8 clients pulling one cold image at once cause one manifest fetch and one fetch per blob', async () => {
+    proxy.reset()
+    await Promise.all(Array.from({ length: 8 }, (_, i) => skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/team/layers:1`, `oci:${join(work, `eight-${i}`)}:layers`])))
+    expect(proxy.manifestGets).toEqual(new Map([['team/layers:1', 1]]))
+    expect(proxy.blobGets.size).toBe(13)
+    expect([...proxy.blobGets.values()].every((n) => n === 1)).toBe(true)
+  })
+
+  it('two instances on one store: one manifest fetch and one fetch per blob for 8 clients', async () => {
+    proxy.reset()
+    const root = join(work, 'shared')
+    const a = await startEnlil(root, { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
+    const b = await startEnlil(root, { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
+    try {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => skopeo(['copy', '--src-tls-verify=false', `docker://${host(i % 2 ? a : b)}/hub/own/wide:1`, `oci:${join(work, `two-${i}`)}:wide`])))
+      expect(proxy.manifestGets).toEqual(new Map([['own/wide:1', 1]]))
+      expect(proxy.blobGets.size).toBe(2)
+      expect([...proxy.blobGets.values()]).toEqual([1, 1])
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  it('serves what is cached when the upstream is down (a tag past its TTL with a Warning); 503 for the rest', async () => {
+    const cached = await manifestOf('/v2/short/library/busybox/manifests/latest')
+    for (const blob of cached.blobs) expect((await get(`/v2/short/library/busybox/blobs/${blob}`)).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 1_200))
+    proxy.mode = 'down'
+    try {
+      const stale = await manifestOf('/v2/short/library/busybox/manifests/latest')
+      expect(stale.res.headers.get('warning')).toMatch(/^110 - "Response is Stale/)
+      for (const blob of stale.blobs) expect((await get(`/v2/short/library/busybox/blobs/${blob}`)).status).toBe(200)
+      await skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/busybox:latest`, `oci:${join(work, 'down')}:busybox`])
+      const missing = await get('/v2/hub/own/down/manifests/1')
+      expect(missing.status).toBe(503)
+      expect(missing.headers.get('retry-after')).toBeTruthy()
+      expect(JSON.stringify(await missing.json())).toMatch(/UNAVAILABLE/)
+      proxy.mode = 'ratelimit'
+      const limited = await get('/v2/hub/own/down/manifests/1')
+      expect(limited.status).toBe(429)
+      expect(limited.headers.get('retry-after')).toBe('17')
+    } finally {
+      proxy.mode = 'pass'
+    }
+  })
+
+  it('a blob cut off mid-transfer fails the client retryably and stores nothing; wrong bytes are refused', async () => {
+    for (const mode of ['cut', 'corrupt'] as const) {
+      const image = await manifestOf(`/v2/hub/own/${mode}/manifests/1`)
+      const layer = image.blobs[1]!
+      proxy.mode = mode
+      try {
+        const res = await get(`/v2/hub/own/${mode}/blobs/${layer}`)
+        // The head went out (200, the length); the body ends short of it: an error to the client.
+        await expect(res.arrayBuffer()).rejects.toThrow()
+      } finally {
+        proxy.mode = 'pass'
+      }
+      await new Promise((r) => setTimeout(r, 200))
+      expect(storedBlob(join(work, 'mirror'), layer)).toBe(false)
+      const fetching = join(work, 'mirror/docker/registry/v2/_enlil/mirror/fetching')
+      expect(existsSync(fetching) ? readdirSync(fetching) : []).toEqual([])
+      const again = await get(`/v2/hub/own/${mode}/blobs/${layer}`)
+      expect(again.status).toBe(200)
+      expect(`sha256:${sha256(Buffer.from(await again.arrayBuffer())).replace(/^sha256:/, '')}`).toBe(layer)
+      // The store finishes after the client's response did.
+      for (let i = 0; i < 50 && !storedBlob(join(work, 'mirror'), layer); i++) await new Promise((r) => setTimeout(r, 100))
+      expect(storedBlob(join(work, 'mirror'), layer)).toBe(true)
+    }
+    const metrics = await (await fetch(`${mirror.url}/metrics`)).text()
+    expect(metrics).toMatch(/enlil_mirror_upstream_errors_total\{upstream="hub",kind="digest"\} [1-9]/)
+    expect(metrics).toMatch(/enlil_mirror_upstream_errors_total\{upstream="hub",kind="cut"\} [1-9]/)
+    expect(metrics).toMatch(/enlil_mirror_pulls_total\{upstream="hub",kind="blob",result="hit"\} [1-9]/)
+    expect(metrics).toMatch(/enlil_mirror_upstream_bytes_total\{upstream="hub"\} [1-9]/)
+  })
+
+  describe.skipIf(!dockerAvailable)('docker and containerd', () => {
+    let engine: Dockerd
+    beforeAll(async () => {
+      engine = await startDockerd(join(work, 'engine'), [`--registry-mirror=${mirror.url}`])
+    }, 60_000)
+    afterAll(() => engine?.stop())
+
+    it('a dockerd with registry-mirrors pulls library/busybox through enlil and runs it', async () => {
+      await engine.docker(['pull', 'busybox:latest'])
+      expect((await engine.docker(['run', '--rm', '--network', 'none', 'busybox:latest'])).stdout).toBe(`${fixtures.greeting}\n`)
+    })
+
+    it('ctr pulls docker.io names through hosts.toml', async () => {
+      const hosts = join(work, 'certs.d/docker.io')
+      mkdirSync(hosts, { recursive: true })
+      writeFileSync(join(hosts, 'hosts.toml'), `server = "https://registry-1.docker.io"\n\n[host."${mirror.url}/v2/hub"]\n  capabilities = ["pull", "resolve"]\n  override_path = true\n`)
+      const out = await run('ctr', ['-a', join(work, 'engine/exec/containerd/containerd.sock'), '-n', 'mirror', 'images', 'pull', '--hosts-dir', join(work, 'certs.d'), 'docker.io/library/multi:1'], { timeout: 120_000 })
+      expect(out.stdout).toMatch(/done|elapsed/)
+    })
+  })
+
+  it('referrers: through the upstream\'s referrers API, and the sha256-<hex> tag where it has none', async () => {
+    // The token upstream (enlil) has the API: an artifact pushed there is listed through the mirror.
+    const image = await manifestOf('/v2/tok/library/busybox/manifests/latest')
+    const token = (await (await fetch(`${tokenUpstream.url}/auth/token?service=enlil&scope=repository:library/busybox:pull,push`, { headers: { Authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` } })).json() as { token: string }).token
+    const artifact = JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.example.signature',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 },
+      layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2 }],
+      subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.digest, size: Number(image.res.headers.get('content-length')) },
+    })
+    const auth = { Authorization: `Bearer ${token}` }
+    expect((await fetch(`${tokenUpstream.url}/v2/library/busybox/blobs/uploads/?digest=sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a`, { method: 'POST', body: '{}', headers: { ...auth, 'Content-Type': 'application/octet-stream' } })).status).toBe(201)
+    expect((await fetch(`${tokenUpstream.url}/v2/library/busybox/manifests/sig`, { method: 'PUT', body: artifact, headers: { ...auth, 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })).status).toBe(201)
+    const listed = await get(`/v2/tok/library/busybox/referrers/${image.digest}`)
+    expect(listed.status).toBe(200)
+    const descriptors = ((await listed.json()) as { manifests: { digest: string; artifactType: string }[] }).manifests
+    expect(descriptors.map((d) => d.artifactType)).toEqual(['application/vnd.example.signature'])
+    expect((await get(`/v2/tok/library/busybox/manifests/${descriptors[0]!.digest}`)).status).toBe(200)
+
+    // distribution 2.8 has no referrers API: enlil says 404 too, and the fallback tag pulls through.
+    const hub = await manifestOf('/v2/hub/library/busybox/manifests/latest')
+    const basic = { Authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` }
+    // distribution 2.8 has no monolithic POST: a session, then the PUT.
+    const session = await fetch(`${distribution.url}/v2/library/busybox/blobs/uploads/`, { method: 'POST', headers: basic })
+    expect(session.status).toBe(202)
+    const location = new URL(session.headers.get('location')!, distribution.url)
+    location.searchParams.set('digest', 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a')
+    expect((await fetch(location, { method: 'PUT', body: '{}', headers: { ...basic, 'Content-Type': 'application/octet-stream' } })).status).toBe(201)
+    const tag = hub.digest.replace(':', '-')
+    const fallback = artifact.replace(image.digest, hub.digest)
+    expect((await fetch(`${distribution.url}/v2/library/busybox/manifests/${tag}`, { method: 'PUT', body: fallback, headers: { ...basic, 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })).status).toBe(201)
+    expect((await get(`/v2/hub/library/busybox/referrers/${hub.digest}`)).status).toBe(404)
+    const viaTag = await get(`/v2/hub/library/busybox/manifests/${tag}`)
+    expect(viaTag.status).toBe(200)
+    expect(Buffer.from(await viaTag.arrayBuffer()).toString()).toBe(fallback)
+  })
+
+  it('GC evicts the least recently pulled mirrored repositories under mirror.maxsize and keeps pushed ones', async () => {
+    for (const name of ['evict-a', 'evict-b', 'evict-c']) {
+      const image = await manifestOf(`/v2/hub/own/${name}/manifests/1`)
+      for (const blob of image.blobs) expect((await get(`/v2/hub/own/${name}/blobs/${blob}`)).status).toBe(200)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const a = await manifestOf('/v2/hub/own/evict-a/manifests/1')
+    const gc = await run(process.execPath, [join(ROOT, 'dist/main.js'), 'gc', mirrorConfig, '--grace', '0s'], {
+      env: { ...process.env, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(work, 'mirror') }, timeout: 120_000,
+    })
+    expect(gc.stdout).toContain('mirrored repository hub/own/evict-a (evicted from the cache)')
+    expect(gc.stdout).not.toContain('hub/own/evict-c (evicted')
+    expect(gc.stdout).not.toMatch(/local\/app \(evicted/)
+    proxy.mode = 'down'
+    try {
+      // The most recent copy is still served without the upstream; the evicted one is gone.
+      const c = await manifestOf('/v2/hub/own/evict-c/manifests/1')
+      for (const blob of c.blobs) expect((await get(`/v2/hub/own/evict-c/blobs/${blob}`)).status).toBe(200)
+      expect((await get('/v2/hub/own/evict-a/manifests/1')).status).toBe(503)
+      expect(storedBlob(join(work, 'mirror'), a.blobs[1]!)).toBe(true) // local/app shares evict-a's layer: kept
+      await skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/local/app:1`, `oci:${join(work, 'local')}:app`])
+    } finally {
+      proxy.mode = 'pass'
+    }
+  })
+})
