@@ -176,15 +176,14 @@ describe('npm start', () => {
   it('compiles when the sources changed, even to an older file time, and not when dist/ was built from them', () => {
     const project = tempDir('start-build')
     dirs.push(project)
-    mkdirSync(join(project, 'scripts'))
     mkdirSync(join(project, 'src'))
-    copyFileSync(join(ROOT, 'scripts/build-if-changed.mjs'), join(project, 'scripts/build-if-changed.mjs'))
+    copyFileSync(join(ROOT, 'src/build-if-changed.mjs'), join(project, 'src/build-if-changed.mjs'))
     // The real tsc on a one-file project with the smallest library: the script, not tsc, is under test.
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2020', module: 'ES2020', lib: ['ES5'], types: [], outDir: 'dist', rootDir: 'src', skipLibCheck: true }, include: ['src/**/*.ts'] }))
     writeFileSync(join(project, 'package.json'), '{"type": "module"}\n')
     symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'))
     writeFileSync(join(project, 'src/main.ts'), "export const word: string = 'first'\n")
-    const build = () => spawnSync(process.execPath, [join(project, 'scripts/build-if-changed.mjs')], { cwd: project, encoding: 'utf8', timeout: 60_000 })
+    const build = () => spawnSync(process.execPath, [join(project, 'src/build-if-changed.mjs')], { cwd: project, encoding: 'utf8', timeout: 60_000 })
     const built = () => readFileSync(join(project, 'dist/main.js'), 'utf8')
 
     expect(build().stderr).toContain('compiling src/')
