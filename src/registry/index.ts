@@ -31,6 +31,8 @@ export interface RegistryOptions {
   /** Read-only by configuration; else while the store holds the marker of `enlil readonly on`. */
   readOnly?: boolean
   readOnlyCacheMs?: number
+  /** How long a writer that died can hold its upload session. */
+  uploadWriterLeaseMs?: number
 }
 
 export function createRegistry(driver: StorageDriver, options: RegistryOptions = {}): Registry {
@@ -42,7 +44,7 @@ export function createRegistry(driver: StorageDriver, options: RegistryOptions =
     blobs,
     quotas,
     readOnly: createReadOnlyState(driver, { configured: options.readOnly ?? false, cacheMs: options.readOnlyCacheMs }),
-    uploads: createUploadStore(driver, blobs, quotas),
+    uploads: createUploadStore(driver, blobs, quotas, { writerLeaseMs: options.uploadWriterLeaseMs }),
     manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes }),
     catalog,
     mounts: createMounts(blobs, catalog, quotas),

@@ -41,6 +41,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const registry = createRegistry(driver, {
     redirect: !config.storage.redirect.disable,
     readOnly: config.storage.maintenance.readonly.enabled,
+    uploadWriterLeaseMs: config.storage.maintenance.uploadwriterlease,
     quotas: { total: config.quotas.total, repositories: config.quotas.repositories, refreshMs: config.quotas.refresh },
   })
   const notifier = createNotifier(config.notifications.endpoints, { addr: `${hostname()}:${splitAddr(config.http.addr).port}` }, log)

@@ -39,6 +39,29 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/**
+ * An append found the object holding another number of bytes than its writer expected: someone
+ * else appended (or the writer's view is old). Nothing was written.
+ */
+export class AppendOffsetError extends Error {
+  constructor(readonly path: string, readonly expected: number, readonly actual: number) {
+    super(`${path} holds ${actual} bytes, not the ${expected} this append continues from`)
+    this.name = 'AppendOffsetError'
+  }
+}
+
+/** How an append is fenced against other writers of the same object (upload sessions). */
+export interface AppendOptions {
+  /** The object must hold exactly this many bytes when the append starts, else AppendOffsetError. */
+  at?: number
+  /**
+   * Called before each write that changes what the object holds (or records it); throws to stop
+   * the append, e.g. when the writer's hold on the object may have lapsed. Bytes written before
+   * stay, as after any other failure.
+   */
+  guard?: () => void
+}
+
 export interface StagedContent {
   publish(): Promise<void>
   discard(): Promise<void>
@@ -60,7 +83,7 @@ export interface StorageDriver {
    * failure may stay appended; `appendedSize` tells how many. Resolves to the bytes appended.
    * `reader`, `move` and `delete` work on such an object as on any other.
    */
-  append(path: string, body: Readable): Promise<number>
+  append(path: string, body: Readable, options?: AppendOptions): Promise<number>
   /** Size of an object assembled by `append`; undefined when nothing was appended. */
   appendedSize(path: string): Promise<number | undefined>
   /** Small objects (links, session markers): undefined when absent. */
@@ -89,8 +112,11 @@ export interface StorageDriver {
   list(path: string): Promise<string[]>
   /** Moves an object; throws PathNotFoundError when the source is missing. */
   move(from: string, to: string): Promise<void>
-  /** Deletes an object or a whole folder; idempotent. */
-  delete(path: string): Promise<void>
+  /**
+   * Deletes an object or a whole folder; idempotent. `kind: 'file'` says the path is a small object
+   * (not a folder, not appended to), which saves the S3 driver its listing (one request, not three).
+   */
+  delete(path: string, kind?: 'file'): Promise<void>
   /** Total bytes of the objects under a folder, recursively (quotas); 0 when it does not exist. */
   usage(path: string): Promise<number>
   /**
