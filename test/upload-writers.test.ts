@@ -2,8 +2,8 @@
  * One writer per upload session, across processes: two enlil processes on one folder, and two on
  * one S3 bucket (Ceph RGW). Two PATCHes with the same Content-Range sent at once to different
  * processes: exactly one is appended (202), the other gets 416 with the Range; the upload then
- * completes with the right digest. A writer killed mid-PATCH holds the session until its lease
- * (2 s here) runs out, not forever.
+ * completes with the right digest. A writer killed mid-PATCH doesn't hold the session forever (on
+ * one machine its death is seen at once; elsewhere after its lease, 6 s here: see the unit tests).
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { request } from 'node:http'
@@ -13,7 +13,7 @@ import { removeDir, type Running, startEnlil, tempDir } from './support/processe
 import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from './support/s3.js'
 
 const s3 = requireS3()
-const LEASE_MS = 2000
+const LEASE_MS = 6000
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 interface Answer { status: number; range?: string }
@@ -108,14 +108,14 @@ async function killedWriter(victim: Running, survivor: Running): Promise<void> {
   patch.catch(() => {})
   await sleep(400)
   await victim.stop('SIGKILL')
-  // Whatever the dead writer stored stays; its claim holds the session until the lease runs out.
+  // Whatever the dead writer stored stays. Its claim names a process of this machine that is gone,
+  // so it no longer holds the session (a writer on another machine would hold it for its lease).
   const kept = rangeEnd((await fetch(`${survivor.url}${path}`)).headers.get('range'))
+  expect(kept).toBeGreaterThanOrEqual(1000)
   const rest = blob.subarray(kept)
-  const refused = await slowPatch(survivor.url, path, rest, kept, 1, 0)
-  expect(refused.status).toBe(416)
-  let answer: Answer = refused
-  for (let i = 0; i < 40 && answer.status === 416; i++) {
-    await sleep(250)
+  let answer: Answer = { status: 0 }
+  for (let i = 0; i < 40 && answer.status !== 202; i++) {
+    if (i > 0) await sleep(250)
     answer = await slowPatch(survivor.url, path, rest, kept, 1, 0)
   }
   expect(answer.status).toBe(202)
@@ -137,7 +137,7 @@ describe('one writer per session: two processes on one folder', () => {
     removeDir(dir)
   })
   writerScenarios('filesystem', () => nodes)
-  it('filesystem: a writer killed mid-PATCH blocks the session for its lease, not forever', () => killedWriter(nodes[0]!, nodes[1]!))
+  it('filesystem: a writer killed mid-PATCH does not block the session', () => killedWriter(nodes[0]!, nodes[1]!))
 })
 
 describe.skipIf(!s3)('one writer per session: two processes on one S3 bucket', () => {
@@ -153,5 +153,5 @@ describe.skipIf(!s3)('one writer per session: two processes on one S3 bucket', (
     await deleteBucket(bucket)
   })
   writerScenarios('s3', () => nodes)
-  it('s3: a writer killed mid-PATCH blocks the session for its lease, not forever', () => killedWriter(nodes[0]!, nodes[1]!))
+  it('s3: a writer killed mid-PATCH does not block the session', () => killedWriter(nodes[0]!, nodes[1]!))
 })

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -19,9 +20,18 @@ let n = 0
 const session = () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** A claim left by a writer that died `ago` ms after its last renewal. */
-async function deadClaim(repo: string, id: string, offset: number, gen: number, ago: number): Promise<void> {
-  await driver.putContent(paths.uploadWriter(repo, id, offset, gen), JSON.stringify({ writer: 'dead', renewed: Date.now() - ago }))
+/** A claim left by a writer that died `ago` ms after its last renewal (on another machine, unless `process` says). */
+async function deadClaim(repo: string, id: string, offset: number, gen: number, ago: number, process?: object): Promise<void> {
+  await driver.putContent(paths.uploadWriter(repo, id, offset, gen), JSON.stringify({ writer: 'dead', renewed: Date.now() - ago, process }))
+}
+
+/** The identity a process of this machine writes into its claims. */
+function identity(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return {
+    boot: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), ns: readlinkSync('/proc/self/ns/pid'),
+    pid, start: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19],
+  }
 }
 
 describe('upload writers: one per session', () => {
@@ -64,6 +74,26 @@ describe('upload writers: one per session', () => {
     const above = await a.hold('app', other, 100)
     expect(above).toBeDefined()
     await above!.release()
+  })
+
+  it.skipIf(process.platform !== 'linux')('a claim of a process of this machine that is gone is taken over at once; of a running one, not', async () => {
+    // A process that ran and exited: its pid names nothing now (or a later process, started later).
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(JSON.stringify(require("fs").readFileSync("/proc/self/stat","utf8")))'])
+    const stat = JSON.parse(child.stdout.toString()) as string
+    const gone = { ...identity(process.pid), pid: child.pid, start: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] }
+    const id = session()
+    await deadClaim('app', id, 0, 0, 0, gone)
+    const hold = await a.hold('app', id, 0)
+    expect(hold).toBeDefined()
+    await hold!.release()
+    // This process runs: its claim holds until the lease runs out.
+    const other = session()
+    await deadClaim('app', other, 0, 0, 0, identity(process.pid))
+    expect(await a.hold('app', other, 0)).toBeUndefined()
+    // Same pid in another pid namespace (another container): nothing can be known, the lease decides.
+    const elsewhere = session()
+    await deadClaim('app', elsewhere, 0, 0, 0, { ...gone, ns: 'pid:[1]' })
+    expect(await a.hold('app', elsewhere, 0)).toBeUndefined()
   })
 
   it('a long writer renews its claim, so it is never taken over while it runs', async () => {

@@ -29,14 +29,18 @@
  * `o` < `w`, the size is past `o` already and R's size check fails. A claim is taken over only when
  * stale, a lease after its last renewal by the taker's clock, while its writer stopped itself at
  * lease/2 by its own: instances' clocks must agree to within lease/2 (NTP does, by far). A writer
- * killed with kill -9 blocks its session for at most a lease. The store must read its own writes
- * and list them at once (S3, Tigris in one region, Ceph RGW and a local folder do).
+ * killed with kill -9 blocks its session for at most a lease; for a writer on the same machine, not
+ * even that: a claim names its process (Linux boot id, pid namespace, pid and start time), and a
+ * process seeing the same kernel and pid namespace knows at once whether that process is gone (a
+ * restart, a replaced worker). The store must read its own writes and list them at once (S3,
+ * Tigris in one region, Ceph RGW and a local folder do).
  *
  * Cost on S3: a PATCH adds a conditional PUT and a DELETE, and a LIST when it doesn't start at 0;
  * the completing PUT adds a LIST, a conditional PUT and a read of the session's state; a writer
  * running longer than lease/4 adds a PUT per lease/4.
  */
 import { randomUUID } from 'node:crypto'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { type StorageDriver, StorageUnavailableError } from '../storage/driver.js'
 import { paths } from './paths.js'
@@ -72,6 +76,48 @@ interface Claim {
   writer: string
   /** Date.now() when its last renewal started. */
   renewed: number
+  /** The writing process, where the system says (Linux). */
+  process?: ProcessIdentity
+}
+
+interface ProcessIdentity {
+  /** /proc/sys/kernel/random/boot_id: one per kernel boot. */
+  boot: string
+  /** The pid namespace (containers on one kernel have their own), e.g. "pid:[4026531836]". */
+  ns: string
+  pid: number
+  /** Field 22 of /proc/<pid>/stat: when the process started, so a reused pid isn't taken for it. */
+  start: string
+}
+
+/** This process's identity, or undefined where /proc doesn't tell (not Linux). */
+function ownIdentity(): ProcessIdentity | undefined {
+  try {
+    const start = startTime(process.pid)
+    if (!start) return undefined
+    return { boot: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), ns: readlinkSync('/proc/self/ns/pid'), pid: process.pid, start }
+  } catch {
+    return undefined
+  }
+}
+
+/** The start time of a process, or undefined when there is no such process. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // After the command name, which may hold spaces and parentheses: fields 3 onwards.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+const self = ownIdentity()
+
+/** A claim's writer is a process of this kernel and pid namespace that no longer runs. */
+function isGone(writer: ProcessIdentity | undefined): boolean {
+  if (!self || !writer || writer.boot !== self.boot || writer.ns !== self.ns || !Number.isInteger(writer.pid) || writer.pid <= 0) return false
+  return startTime(writer.pid) !== writer.start
 }
 
 export function createUploadWriters(driver: StorageDriver, options: UploadWritersOptions): UploadWriters {
@@ -87,7 +133,7 @@ export function createUploadWriters(driver: StorageDriver, options: UploadWriter
     } catch {
       return false
     }
-    return typeof claim.renewed === 'number' && Date.now() - claim.renewed <= lease
+    return typeof claim.renewed === 'number' && Date.now() - claim.renewed <= lease && !isGone(claim.process)
   }
 
   /** The next gen to claim at `offset`, or undefined when a writer below or at it is live. */
@@ -114,7 +160,7 @@ export function createUploadWriters(driver: StorageDriver, options: UploadWriter
       if (gen === undefined) return undefined
       let path = paths.uploadWriter(repo, id, offset, gen)
       const writer = randomUUID()
-      const content = () => JSON.stringify({ writer, renewed: Date.now() } satisfies Claim)
+      const content = () => JSON.stringify({ writer, renewed: Date.now(), ...(self ? { process: self } : {}) } satisfies Claim)
       let renewedAt = performance.now()
       let won = await driver.createOnce(path, content())
       if (!won && offset === 0 && gen === 0) {
