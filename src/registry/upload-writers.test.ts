@@ -36,8 +36,9 @@ function identity(pid: number) {
 
 describe('upload writers: one per session', () => {
   // Separate instances: what two processes on one folder are.
-  const a = createUploadWriters(driver, { leaseMs: 1000 })
-  const b = createUploadWriters(driver, { leaseMs: 1000 })
+  // Leases of seconds: long enough that a loaded machine's slow timers don't make a live claim stale.
+  const a = createUploadWriters(driver, { leaseMs: 3000 })
+  const b = createUploadWriters(driver, { leaseMs: 3000 })
 
   it('of concurrent writers at one offset exactly one holds the session, until it releases', async () => {
     const id = session()
@@ -64,13 +65,13 @@ describe('upload writers: one per session', () => {
     const id = session()
     await deadClaim('app', id, 0, 0, 200)
     expect(await a.hold('app', id, 0)).toBeUndefined()
-    await deadClaim('app', id, 0, 0, 1500)
+    await deadClaim('app', id, 0, 0, 3500)
     const takers = await Promise.all([a, b, a, b].map((w) => w.hold('app', id, 0)))
     expect(takers.filter(Boolean)).toHaveLength(1)
     await takers.find(Boolean)!.release()
     // A stale claim below the offset doesn't block either.
     const other = session()
-    await deadClaim('app', other, 0, 0, 1500)
+    await deadClaim('app', other, 0, 0, 3500)
     const above = await a.hold('app', other, 100)
     expect(above).toBeDefined()
     await above!.release()
@@ -99,9 +100,10 @@ describe('upload writers: one per session', () => {
   it('a long writer renews its claim, so it is never taken over while it runs', async () => {
     const id = session()
     const long = await a.hold('app', id, 0)
-    await sleep(1600)
+    // Longer than a lease: without renewals the claim would be stale now.
+    await sleep(3300)
     expect(() => long!.guard()).not.toThrow()
-    expect(long!.renewals()).toBeGreaterThanOrEqual(3)
+    expect(long!.renewals()).toBeGreaterThanOrEqual(2)
     expect(await b.hold('app', id, 0)).toBeUndefined()
     await long!.release()
   })
@@ -109,9 +111,9 @@ describe('upload writers: one per session', () => {
   it('a writer that cannot renew stops itself at half a lease, before anyone may take over', async () => {
     const failing: StorageDriver = { ...driver, putContent: () => Promise.reject(new Error('store unreachable')) }
     const id = session()
-    const hold = await createUploadWriters(failing, { leaseMs: 1000 }).hold('app', id, 0)
+    const hold = await createUploadWriters(failing, { leaseMs: 3000 }).hold('app', id, 0)
     hold!.guard()
-    await sleep(600)
+    await sleep(1600)
     expect(() => hold!.guard()).toThrow(/could not renew its hold/)
     // Still live for the others until a whole lease passed.
     expect(await b.hold('app', id, 0)).toBeUndefined()
@@ -121,8 +123,8 @@ describe('upload writers: one per session', () => {
 
 describe('upload sessions written by two processes', () => {
   const blobs = createBlobStore(driver)
-  const one = createUploadStore(driver, blobs, undefined, { writerLeaseMs: 1000 })
-  const two = createUploadStore(driver, createBlobStore(driver), undefined, { writerLeaseMs: 1000 })
+  const one = createUploadStore(driver, blobs, undefined, { writerLeaseMs: 3000 })
+  const two = createUploadStore(driver, createBlobStore(driver), undefined, { writerLeaseMs: 3000 })
 
   /** A body that sends `bytes` slowly, in pieces, so that two requests overlap for real. */
   const slow = (bytes: Buffer) => Readable.from((async function* () {
@@ -155,10 +157,10 @@ describe('upload sessions written by two processes', () => {
 
   it('a PATCH after a writer died (its claim left behind) waits out the lease, then succeeds', async () => {
     const s = await one.start('app')
-    await deadClaim('app', s.id, 0, 0, 0)
+    await deadClaim('app', s.id, 0, 0, 1500)
     const refused = await one.append(s, Readable.from([Buffer.from('abc')]), 0).catch((e: unknown) => e as RegistryError)
     expect((refused as RegistryError).status).toBe(416)
-    await sleep(1100)
+    await sleep(1600)
     expect((await two.append(await two.get('app', s.id), Readable.from([Buffer.from('abc')]), 0)).size).toBe(3)
   })
 })
