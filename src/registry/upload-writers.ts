@@ -136,6 +136,15 @@ export function createUploadWriters(driver: StorageDriver, options: UploadWriter
     return typeof claim.renewed === 'number' && Date.now() - claim.renewed <= lease && !isGone(claim.process)
   }
 
+  async function isOwn(path: string, writer: string): Promise<boolean> {
+    const bytes = await driver.getContent(path)
+    try {
+      return bytes !== undefined && (JSON.parse(bytes.toString('utf8')) as Partial<Claim>).writer === writer
+    } catch {
+      return false
+    }
+  }
+
   /** The next gen to claim at `offset`, or undefined when a writer below or at it is live. */
   async function nextGen(repo: string, id: string, offset: number): Promise<number | undefined> {
     const highest = new Map<number, number>()
@@ -161,15 +170,18 @@ export function createUploadWriters(driver: StorageDriver, options: UploadWriter
       let path = paths.uploadWriter(repo, id, offset, gen)
       const writer = randomUUID()
       const content = () => JSON.stringify({ writer, renewed: Date.now(), ...(self ? { process: self } : {}) } satisfies Claim)
+      // A create whose first attempt landed but whose answer was lost is retried and refused: then
+      // the claim there is this request's own.
+      const claim = async (at: string) => (await driver.createOnce(at, content())) || await isOwn(at, writer)
       let renewedAt = performance.now()
-      let won = await driver.createOnce(path, content())
+      let won = await claim(path)
       if (!won && offset === 0 && gen === 0) {
         // Someone held offset 0 before: live, or stale (a writer died before keeping a byte).
         gen = await nextGen(repo, id, offset)
         if (gen === undefined) return undefined
         path = paths.uploadWriter(repo, id, offset, gen)
         renewedAt = performance.now()
-        won = await driver.createOnce(path, content())
+        won = await claim(path)
       }
       if (!won) return undefined
       // What this request listed may be older than a lease by now (a stalled process): don't trust it.
