@@ -172,7 +172,7 @@ export function createUploadWriters(driver: StorageDriver, options: UploadWriter
       const content = () => JSON.stringify({ writer, renewed: Date.now(), ...(self ? { process: self } : {}) } satisfies Claim)
       // A create whose first attempt landed but whose answer was lost is retried and refused: then
       // the claim there is this request's own.
-      const claim = async (at: string) => (await driver.createOnce(at, content())) || await isOwn(at, writer)
+      const claim = async (at: string) => (await driver.createOnce(at, content(), { transient: true })) || await isOwn(at, writer)
       let renewedAt = performance.now()
       let won = await claim(path)
       if (!won && offset === 0 && gen === 0) {

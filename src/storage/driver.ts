@@ -106,8 +106,10 @@ export interface StorageDriver {
    * instances (`If-None-Match: *` on S3, an exclusive link on disk): resolves true when this call
    * created it, false when it was there already. Readers see the whole content or nothing. The
    * one compare-and-set the registry's fences (GC decisions, upload writers) are built on.
+   * `transient`: the object matters only while the processes that made it run (an upload writer's
+   * claim), so it needn't survive a power cut: the filesystem skips its flush (fsync).
    */
-  createOnce(path: string, data: Uint8Array | string): Promise<boolean>
+  createOnce(path: string, data: Uint8Array | string, options?: { transient?: boolean }): Promise<boolean>
   /** Names of the direct children of a folder, unsorted; [] when it does not exist. */
   list(path: string): Promise<string[]>
   /** Moves an object; throws PathNotFoundError when the source is missing. */

@@ -221,14 +221,14 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       }
     },
 
-    async createOnce(path, data) {
+    async createOnce(path, data, options) {
       // The whole content is written under a temporary name, then linked to the path: link(2)
       // fails with EEXIST when something is there, so exactly one writer wins and no reader sees
       // a partial object.
       const p = full(path)
       const tmp = tmpName(p)
       try {
-        await withParent(p, () => writeFile(tmp, data, { exclusive: true, durable }))
+        await withParent(p, () => writeFile(tmp, data, { exclusive: true, durable: durable && !options?.transient }))
         await link(tmp, p)
         return true
       } catch (err) {
