@@ -11,7 +11,7 @@
  *
  * The state says exactly which bytes are durable, in order: the parts it lists, then `tail` bytes of
  * `<key>.tail`. An append records each part in the state as soon as it and every part before it
- * are uploaded (one small PUT per part, written one at a time, newest last), so an append that
+ * are uploaded (at most one small PUT per part, written one at a time, newest last), so an append that
  * breaks off (or a process killed mid-append) keeps every part that completed; only the bytes
  * still in memory, short of a part, are lost. A new tail is written under a new name before the
  * state that names it, and the old one deleted after, so state and tail always agree.
