@@ -1,6 +1,6 @@
 /** @module Filesystem driver: a folder laid out like distribution's, atomic writes by rename. */
 import { constants, createReadStream } from 'node:fs'
-import { type FileHandle, link, open, readdir, rm, stat as statInPool } from 'node:fs/promises'
+import { type FileHandle, open, readdir, rm, stat as statInPool } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
@@ -36,7 +36,7 @@ export interface FilesystemOptions {
 
 export function createFilesystemDriver(rootDirectory: string, options: FilesystemOptions = {}): StorageDriver {
   const root = resolve(rootDirectory)
-  const { stat, readFile, writeFile, flush, rename, mkdirp, rmdir, unlink, readdir: readSmallFolder } = createMetadataOps(options.metadata)
+  const { stat, readFile, writeFile, flush, rename, link, mkdirp, rmdir, unlink, readdir: readSmallFolder } = createMetadataOps(options.metadata)
   const durable = options.fsync ?? true
 
   /** Keys are built by registry/paths.ts from validated names; this is the last line of defence. */
@@ -235,7 +235,7 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
         if (code(err) === 'EEXIST') return false
         throw fullOr(err, path)
       } finally {
-        await rm(tmp, { force: true })
+        await unlink(tmp).catch(ignoreMissing)
       }
     },
 
