@@ -34,6 +34,7 @@ export const ENVIRONMENT: Record<string, string> = {
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'storage.maintenance.uploadpurging.enabled',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: 'storage.maintenance.uploadpurging.age',
   REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL: 'storage.maintenance.uploadpurging.interval',
+  ENLIL_STORAGE_MAINTENANCE_UPLOADWRITERLEASE: 'storage.maintenance.uploadwriterlease',
   // operations
   REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED: 'storage.maintenance.readonly.enabled',
   REGISTRY_HTTP_DEBUG_ADDR: 'http.debug.addr',

@@ -152,6 +152,8 @@ export const configSchema = z.strictObject({
         age: duration.default(168 * 3600_000).meta(doc('... older than this')),
         interval: duration.default(24 * 3600_000).meta(doc('... checked this often')),
       }).prefault({}),
+      /** How long a writer that died can hold its upload session (upload-writers.ts). */
+      uploadwriterlease: duration.default(30_000).refine((ms) => ms >= 1000, 'must be at least 1s').meta(doc('a PATCH or PUT holds its upload session alone (another writer gets 416), renewing its hold while it runs; a writer that died (kill -9) blocks the session at most this long. Instances\' clocks must agree to within half of it')),
       // --- operations (read-only): distribution's name; `enlil readonly on` also switches it at runtime ---
       readonly: z.strictObject({
         enabled: bool.default(false).meta(doc('read-only mode: pulls work, writes get 405 `UNSUPPORTED` (also switched at runtime by `enlil readonly on`)')),

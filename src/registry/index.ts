@@ -39,6 +39,8 @@ export interface RegistryOptions {
   readOnlyCacheMs?: number
   /** Clocks and bounds of the GC protocol, for tests. */
   gcFence?: GcFenceOptions
+  /** How long a writer that died can hold its upload session. */
+  uploadWriterLeaseMs?: number
 }
 
 export function createRegistry(driver: StorageDriver, options: RegistryOptions = {}): Registry {
@@ -55,7 +57,7 @@ export function createRegistry(driver: StorageDriver, options: RegistryOptions =
     quotas,
     readOnly,
     gcFence,
-    uploads: createUploadStore(driver, blobs, quotas, gcFence),
+    uploads: createUploadStore(driver, blobs, quotas, { writerLeaseMs: options.uploadWriterLeaseMs, fence: gcFence }),
     manifests: createManifestStore(driver, blobs, { cacheBytes: options.manifestCacheBytes, fence: gcFence }),
     catalog,
     mounts: createMounts(blobs, catalog, quotas, gcFence),

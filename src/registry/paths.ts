@@ -15,6 +15,8 @@
  *                                                               removes the entries of a manifest it deletes
  *     _uploads/<uuid>/startedat                                 upload session exists (RFC 3339 time)
  *     _uploads/<uuid>/data                                      the bytes received so far
+ *     _uploads/<uuid>/writer-<offset>-<gen>                     enlil's: a request writing from <offset> holds the
+ *                                                               session (upload-writers.ts)
  *     _referrers/<alg>/<subject hex>/<alg>-<hex>                enlil's: descriptor JSON of a manifest whose
  *                                                               subject is <subject>; GET referrers lists one folder
  *   _enlil/readonly                                             enlil's: present while `enlil readonly on` holds
@@ -72,6 +74,7 @@ export const paths = {
   upload: (name: string, id: string) => `${REPOSITORIES}/${name}/_uploads/${id}`,
   uploadStartedAt: (name: string, id: string) => `${REPOSITORIES}/${name}/_uploads/${id}/startedat`,
   uploadData: (name: string, id: string) => `${REPOSITORIES}/${name}/_uploads/${id}/data`,
+  uploadWriter: (name: string, id: string, offset: number, gen: number) => `${REPOSITORIES}/${name}/_uploads/${id}/writer-${offset}-${gen}`,
 
   referrersRoot: (name: string) => `${REPOSITORIES}/${name}/_referrers`,
   referrers: (name: string, subject: Digest) => `${REPOSITORIES}/${name}/_referrers/${subject.algorithm}/${subject.hex}`,

@@ -7,18 +7,25 @@
  * a request lands here without it (another instance, a restart), completion re-reads the stored
  * bytes to compute the digest. The common flows (monolithic, or POST + one PATCH + PUT on one
  * instance) never read data back. A blob becomes visible only after its digest is verified.
+ *
+ * One request at a time writes to a session, on every worker and instance: each PATCH and each
+ * completing PUT holds the session (upload-writers.ts) and appends only where the session's size
+ * says; a second writer gets 416 with the current Range. The bytes a failed or interrupted request
+ * had stored stay in the session (on S3: the multipart parts that completed), so the client can
+ * resume from `Range`.
  */
 import { createHash, type Hash, randomUUID } from 'node:crypto'
 import { PassThrough, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { type Digest, digestFromHash, HashingStream } from '../oci/digest.js'
 import { RegistryError } from '../oci/errors.js'
-import type { StorageDriver } from '../storage/driver.js'
+import { AppendOffsetError, type StorageDriver } from '../storage/driver.js'
 import type { BlobInfo, BlobStore } from './blobs.js'
 import { LruCache } from './cache.js'
 import type { GcFence } from './gc-protocol.js'
 import { paths } from './paths.js'
 import type { Quotas } from './quotas.js'
+import { createUploadWriters, DEFAULT_WRITER_LEASE_MS, type WriterHold } from './upload-writers.js'
 
 export interface UploadSession {
   id: string
@@ -55,29 +62,48 @@ function endsUpload(err: unknown): boolean {
   return (err as Error | undefined)?.name === 'StorageFullError' || (err instanceof RegistryError && err.status === 507)
 }
 
-export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quotas?: Quotas, fence?: GcFence): UploadStore {
+export interface UploadStoreOptions {
+  /** How long a writer that died (kill -9) can keep holding its session (upload-writers.ts). */
+  writerLeaseMs?: number
+  /** Garbage collection's fence: finding a blob's bytes stored already is a use (gc-protocol.ts). */
+  fence?: GcFence
+}
+
+export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quotas?: Quotas, options: UploadStoreOptions = {}): UploadStore {
+  const fence = options.fence
   /** Live sha256 states of sessions this process is receiving, valid at `offset`. */
   const liveHashes = new LruCache<string, { hash: Hash; offset: number }>(10_000)
-  /** Sessions with a request in flight in this process: a second concurrent writer gets 416. */
+  /** Sessions with a request in flight in this process: refused without asking the store. */
   const busy = new Set<string>()
+  const writers = createUploadWriters(driver, { leaseMs: options.writerLeaseMs ?? DEFAULT_WRITER_LEASE_MS })
 
-  async function exclusive<T>(session: UploadSession, work: () => Promise<T>): Promise<T> {
-    if (busy.has(session.id)) {
-      throw rangeError(session.size, 'another request is writing to this upload session; retry after it finished')
-    }
+  const storedSize = async (session: UploadSession) => (await driver.appendedSize(paths.uploadData(session.repo, session.id))) ?? 0
+
+  /** Runs a write to the session as its one writer; another request writing to it meanwhile gets 416. */
+  async function exclusive<T>(session: UploadSession, work: (hold: WriterHold) => Promise<T>): Promise<T> {
+    if (busy.has(session.id)) throw rangeError(session.size, ANOTHER_WRITER)
     busy.add(session.id)
     try {
-      return await work()
+      const hold = await writers.hold(session.repo, session.id, session.size)
+      if (!hold) throw rangeError(await storedSize(session), ANOTHER_WRITER)
+      try {
+        return await work(hold)
+      } finally {
+        await hold.release()
+      }
     } finally {
       busy.delete(session.id)
     }
   }
 
-  /** Streams a chunk to the session's data, continuing the live hash when this process holds it. */
-  async function appendChunk(session: UploadSession, body: Readable, start: number | undefined): Promise<UploadSession> {
+  function checkStart(session: UploadSession, start: number | undefined): void {
     if (start !== undefined && start !== session.size) {
       throw rangeError(session.size, `chunk starts at ${start} but the upload holds ${session.size} bytes; send the next chunk from byte ${session.size}`)
     }
+  }
+
+  /** Streams a chunk to the session's data, continuing the live hash when this process holds it. */
+  async function appendChunk(session: UploadSession, body: Readable, hold: WriterHold): Promise<UploadSession> {
     const live = liveHashes.get(session.id)
     const hash = live && live.offset === session.size ? live.hash : session.size === 0 ? createHash('sha256') : undefined
     liveHashes.delete(session.id)
@@ -87,8 +113,11 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
     piped.catch(() => { /* the driver's pipeline reports the error */ })
     let written: number
     try {
-      written = await driver.append(paths.uploadData(session.repo, session.id), counter)
+      written = await driver.append(paths.uploadData(session.repo, session.id), counter, { at: session.size, guard: hold.guard })
     } catch (err) {
+      if (err instanceof AppendOffsetError) {
+        throw rangeError(err.actual, `the upload holds ${err.actual} bytes now, not ${session.size}: another request wrote to it meanwhile; send the next chunk from byte ${err.actual}`)
+      }
       // The quota cut the stream: say so, not "premature close".
       throw meter?.error ?? err
     }
@@ -163,20 +192,33 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
     },
 
     async append(session, body, start) {
-      return exclusive(session, () => orEnd(session, () => appendChunk(session, body, start)))
+      checkStart(session, start)
+      return exclusive(session, (hold) => orEnd(session, () => appendChunk(session, body, hold)))
     },
 
     async complete(session, digest, body, start) {
-      return exclusive(session, () => orEnd(session, async () => {
-        const current = body ? await appendChunk(session, body, start) : session
+      if (body) checkStart(session, start)
+      return exclusive(session, (hold) => orEnd(session, async () => {
+        let current = session
+        if (body) current = await appendChunk(session, body, hold)
+        else {
+          // A writer that ended just before this request held the session may have moved it on.
+          const size = await storedSize(session)
+          if (size !== session.size) throw rangeError(size, `the upload holds ${size} bytes now, not ${session.size}: another request wrote to it meanwhile`)
+        }
         const actual = await digestOfUpload(current, digest.algorithm)
         if (actual !== digest.hex) {
           throw new RegistryError('DIGEST_INVALID', `upload content has digest ${digest.algorithm}:${actual}, not ${digest.value}`, {
             expected: digest.value, actual: `${digest.algorithm}:${actual}`, size: current.size,
           })
         }
+        hold.guard()
+        const renewals = hold.renewals()
         const info = await place(session.repo, paths.uploadData(session.repo, session.id), digest, current.size, paths.upload(session.repo, session.id))
         liveHashes.delete(session.id)
+        // The claim went with the session folder, unless a renewal landed after that.
+        await hold.stop()
+        if (hold.renewals() === renewals) hold.forget()
         return info
       }))
     },
@@ -237,6 +279,8 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
 
 /** Counts bytes without hashing, for chunks that can't continue a live hash. */
 const nullHash = { update: () => nullHash } as unknown as Hash
+
+const ANOTHER_WRITER = 'another request is writing to this upload session; retry after it finished, from the Range of the session'
 
 function unknownUpload(id: string): RegistryError {
   return new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload session ${id.slice(0, 64)} is unknown: it finished, was cancelled, expired, or never existed`)

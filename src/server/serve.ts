@@ -56,6 +56,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const registry = createRegistry(driver, {
     redirect: !config.storage.redirect.disable,
     readOnly: config.storage.maintenance.readonly.enabled,
+    uploadWriterLeaseMs: config.storage.maintenance.uploadwriterlease,
     quotas: { total: config.quotas.total, repositories: config.quotas.repositories, refreshMs: config.quotas.refresh },
   })
   const mirror = createMirrorFor(config, registry, log)

@@ -20,6 +20,8 @@ export interface BatchOptions {
   batchBytes: number
   /** Batches written at the same time. */
   inFlight: number
+  /** Called before each batch is written; throws to stop the copy (nothing more is written then). */
+  guard?: () => void
 }
 
 export const DEFAULT_BATCHES: BatchOptions = { batchBytes: 1024 * 1024, inFlight: 2 }
@@ -46,6 +48,7 @@ export async function writeBatched(
       await writing[0]!.done
       writing.shift()
     }
+    options.guard?.()
     const done = writeFully(file, batch, position)
     done.catch(() => { /* awaited in order below, or settled in the catch */ })
     writing.push({ at: position, done })
@@ -70,8 +73,18 @@ export async function writeBatched(
     if (firstFailed >= 0) await file.truncate(writing[firstFailed]!.at).catch(() => { /* the write's error says more */ })
     // The body broke off (the client left) with every write landed: the pieces gathered since are
     // bytes that arrived, in order, so they are kept too, as a resumed upload expects.
-    else if (gathered > 0) await writeFully(file, batch, position).catch(() => file.truncate(position).catch(() => {}))
+    else if (gathered > 0 && allowed(options.guard)) await writeFully(file, batch, position).catch(() => file.truncate(position).catch(() => {}))
     throw err
+  }
+}
+
+/** Whether the guard lets one more write through. */
+function allowed(guard: (() => void) | undefined): boolean {
+  try {
+    guard?.()
+    return true
+  } catch {
+    return false
   }
 }
 

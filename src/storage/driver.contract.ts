@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { Readable, Writable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { PathNotFoundError, type StorageDriver } from './driver.js'
+import { AppendOffsetError, PathNotFoundError, type StorageDriver } from './driver.js'
 
 export interface ContractOptions {
   /** The driver's multipart part size, when it has one: appends are tested across its boundaries. */
@@ -202,6 +202,66 @@ export function describeStorageDriver(name: string, makeDriver: () => StorageDri
       const stored = await readAll(await d.reader(path))
       expect(stored.length).toBe(size)
       expect(stored.subarray(0, first.length).equals(first)).toBe(true)
+    })
+
+    it('an append that breaks off keeps, in order, what it stored: at least every whole part', async () => {
+      const d = await makeDriver()
+      const path = `${unique()}/_uploads/u/data`
+      const first = randomBytes(part + 10)
+      await d.append(path, Readable.from([first]))
+      // Over 256 KiB: the filesystem gathers smaller bodies and writes them whole or not at all.
+      const rest = randomBytes(Math.max(2 * part + 500, 300 * 1024))
+      let sent = 0
+      const broken = new Readable({
+        read() {
+          // Breaks off once its bytes were taken, as a client that goes away mid-request does.
+          if (sent >= rest.length) return void setTimeout(() => this.destroy(new Error('client went away')), 50)
+          this.push(rest.subarray(sent, sent + 64 * 1024))
+          sent += 64 * 1024
+        },
+      })
+      await expect(d.append(path, broken)).rejects.toThrow('client went away')
+      const size = (await d.appendedSize(path))!
+      // Parts of `part` bytes from the start: the whole ones are kept, only a tail in memory may be lost.
+      expect(size).toBeGreaterThanOrEqual(Math.floor((first.length + rest.length) / part) * part)
+      expect(size).toBeLessThanOrEqual(first.length + rest.length)
+      const all = Buffer.concat([first, rest])
+      const stored = await readAll(await d.reader(path))
+      expect(stored.equals(all.subarray(0, size))).toBe(true)
+      // The next append continues exactly there.
+      expect(await d.append(path, Readable.from([all.subarray(size)]), { at: size })).toBe(all.length - size)
+      expect((await readAll(await d.reader(path))).equals(all)).toBe(true)
+      await d.delete(path)
+    })
+
+    it('an append from the wrong offset (at) writes nothing and says how many bytes the object holds', async () => {
+      const d = await makeDriver()
+      const path = `${unique()}/_uploads/u/data`
+      const first = randomBytes(1000)
+      await expect(d.append(path, Readable.from([first]), { at: 5 })).rejects.toMatchObject({ name: 'AppendOffsetError', expected: 5, actual: 0 })
+      expect(await d.append(path, Readable.from([first]), { at: 0 })).toBe(1000)
+      for (const body of [randomBytes(10), randomBytes(part + 1)]) {
+        const err = await d.append(path, Readable.from([body]), { at: 0 }).catch((e: unknown) => e)
+        expect(err).toBeInstanceOf(AppendOffsetError)
+        expect((err as AppendOffsetError).actual).toBe(1000)
+      }
+      expect(await d.appendedSize(path)).toBe(1000)
+      expect((await readAll(await d.reader(path))).equals(first)).toBe(true)
+      await d.delete(path)
+    })
+
+    it('an append whose guard refuses writes nothing more', async () => {
+      const d = await makeDriver()
+      const path = `${unique()}/_uploads/u/data`
+      const first = randomBytes(300)
+      await d.append(path, Readable.from([first]))
+      const refuse = () => { throw new Error('lost the session') }
+      for (const body of [randomBytes(10), randomBytes(2 * part + 1)]) {
+        await expect(d.append(path, Readable.from([body]), { at: 300, guard: refuse })).rejects.toThrow('lost the session')
+        expect(await d.appendedSize(path)).toBe(300)
+      }
+      expect((await readAll(await d.reader(path))).equals(first)).toBe(true)
+      await d.delete(path)
     })
 
     it('copyTo, where offered, writes the bytes (or a range) into a writable', async () => {

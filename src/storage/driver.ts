@@ -46,6 +46,29 @@ export class StorageUnavailableError extends Error {
   }
 }
 
+/**
+ * An append found the object holding another number of bytes than its writer expected: someone
+ * else appended (or the writer's view is old). Nothing was written.
+ */
+export class AppendOffsetError extends Error {
+  constructor(readonly path: string, readonly expected: number, readonly actual: number) {
+    super(`${path} holds ${actual} bytes, not the ${expected} this append continues from`)
+    this.name = 'AppendOffsetError'
+  }
+}
+
+/** How an append is fenced against other writers of the same object (upload sessions). */
+export interface AppendOptions {
+  /** The object must hold exactly this many bytes when the append starts, else AppendOffsetError. */
+  at?: number
+  /**
+   * Called before each write that changes what the object holds (or records it); throws to stop
+   * the append, e.g. when the writer's hold on the object may have lapsed. Bytes written before
+   * stay, as after any other failure.
+   */
+  guard?: () => void
+}
+
 export interface StagedContent {
   publish(): Promise<void>
   discard(): Promise<void>
@@ -67,7 +90,7 @@ export interface StorageDriver {
    * failure may stay appended; `appendedSize` tells how many. Resolves to the bytes appended.
    * `reader`, `move` and `delete` work on such an object as on any other.
    */
-  append(path: string, body: Readable): Promise<number>
+  append(path: string, body: Readable, options?: AppendOptions): Promise<number>
   /** Size of an object assembled by `append`; undefined when nothing was appended. */
   appendedSize(path: string): Promise<number | undefined>
   /** Small objects (links, session markers): undefined when absent. */
@@ -90,14 +113,19 @@ export interface StorageDriver {
    * instances (`If-None-Match: *` on S3, an exclusive link on disk): resolves true when this call
    * created it, false when it was there already. Readers see the whole content or nothing. The
    * one compare-and-set the registry's fences (GC decisions, upload writers) are built on.
+   * `transient`: the object matters only while the processes that made it run (an upload writer's
+   * claim), so it needn't survive a power cut: the filesystem skips its flush (fsync).
    */
-  createOnce(path: string, data: Uint8Array | string): Promise<boolean>
+  createOnce(path: string, data: Uint8Array | string, options?: { transient?: boolean }): Promise<boolean>
   /** Names of the direct children of a folder, unsorted; [] when it does not exist. */
   list(path: string): Promise<string[]>
   /** Moves an object; throws PathNotFoundError when the source is missing. */
   move(from: string, to: string): Promise<void>
-  /** Deletes an object or a whole folder; idempotent. */
-  delete(path: string): Promise<void>
+  /**
+   * Deletes an object or a whole folder; idempotent. `kind: 'file'` says the path is a small object
+   * (not a folder, not appended to), which saves the S3 driver its listing (one request, not three).
+   */
+  delete(path: string, kind?: 'file'): Promise<void>
   /** Total bytes of the objects under a folder, recursively (quotas); 0 when it does not exist. */
   usage(path: string): Promise<number>
   /**

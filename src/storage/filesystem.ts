@@ -1,11 +1,11 @@
 /** @module Filesystem driver: a folder laid out like distribution's, atomic writes by rename. */
 import { constants, createReadStream } from 'node:fs'
-import { type FileHandle, link, open, readdir, rm, stat as statInPool } from 'node:fs/promises'
+import { type FileHandle, open, readdir, rm, stat as statInPool } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
-import { type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, StorageUnavailableError, type StorageDriver } from './driver.js'
-import { writeBatched } from './batched-write.js'
+import { AppendOffsetError, type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, StorageUnavailableError, type StorageDriver } from './driver.js'
+import { DEFAULT_BATCHES, writeBatched } from './batched-write.js'
 import { createMetadataOps, type MetadataOptions } from './fs-metadata.js'
 
 /** Bigger reads than Node's 64 KiB default: fewer syscalls and event-loop turns per pulled MiB. */
@@ -36,7 +36,7 @@ export interface FilesystemOptions {
 
 export function createFilesystemDriver(rootDirectory: string, options: FilesystemOptions = {}): StorageDriver {
   const root = resolve(rootDirectory)
-  const { stat, readFile, writeFile, flush, rename, mkdirp, rmdir, unlink, readdir: readSmallFolder } = createMetadataOps(options.metadata)
+  const { stat, readFile, writeFile, flush, rename, link, mkdirp, rmdir, unlink, readdir: readSmallFolder } = createMetadataOps(options.metadata)
   const durable = options.fsync ?? true
 
   /** Keys are built by registry/paths.ts from validated names; this is the last line of defence. */
@@ -137,20 +137,34 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       }
     },
 
-    async append(path, body: Readable) {
+    async append(path, body: Readable, options = {}) {
       const p = full(path)
+      const { at, guard } = options
       try {
         // A small chunk (a config, a small layer pushed whole) is written in one call, as a link is.
         const small = await readWhole(body, SMALL_WRITE)
         if (small) {
+          if (at !== undefined) {
+            const size = (await stat(p))?.size ?? 0
+            if (size !== at) throw new AppendOffsetError(path, at, size)
+          }
+          guard?.()
           await withParent(p, () => writeFile(p, small, { append: true }))
           return small.length
         }
-        // Positional writes (not O_APPEND, which ignores the position) from the current end. The
-        // upload store lets one request at a time append to a session in this process; two processes
-        // appending to one session at once is a client error that the digest check catches.
+        // Positional writes (not O_APPEND, which ignores the position) from the current end, which
+        // must be `at` when given. The upload store fences writers of a session (one at a time,
+        // across processes), so nobody else writes here meanwhile.
         const handle = await withParent(p, () => open(p, constants.O_WRONLY | constants.O_CREAT))
-        return await writeAndClose(handle, body)
+        let size: number
+        try {
+          size = (await handle.stat()).size
+          if (at !== undefined && size !== at) throw new AppendOffsetError(path, at, size)
+        } catch (err) {
+          await handle.close()
+          throw err
+        }
+        return await writeAndClose(handle, body, size, guard)
       } catch (err) {
         throw fullOr(err, path)
       }
@@ -207,7 +221,7 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       }
     },
 
-    async createOnce(path, data) {
+    async createOnce(path, data, options) {
       // The whole content is written under a temporary name, then linked to the path: link(2)
       // fails with EEXIST when something is there, so exactly one writer wins and no reader sees
       // a partial object.
@@ -218,7 +232,7 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
         await withParent(p, async () => {
           const tmp = tmpName(p)
           tmps.push(tmp)
-          await writeFile(tmp, data, { exclusive: true, durable })
+          await writeFile(tmp, data, { exclusive: true, durable: durable && !options?.transient })
           await link(tmp, p)
         })
         return true
@@ -226,7 +240,7 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
         if (code(err) === 'EEXIST') return false
         throw fullOr(err, path)
       } finally {
-        await Promise.all(tmps.map((tmp) => rm(tmp, { force: true })))
+        await Promise.all(tmps.map((tmp) => unlink(tmp).catch(ignoreMissing)))
       }
     },
 
@@ -279,8 +293,9 @@ export function createFilesystemDriver(rootDirectory: string, options: Filesyste
       return total
     },
 
-    async delete(path) {
+    async delete(path, kind) {
       const p = full(path)
+      if (kind === 'file') return unlink(p).catch(ignoreMissing)
       try {
         await rmdir(p)
       } catch (err) {
@@ -356,9 +371,9 @@ function readWhole(body: Readable, limit: number): Promise<Buffer | undefined> {
  * Writes `body` into an open file from `start` (default: its current end), then closes it. The
  * writes have settled when this returns, so after a failure the file's size is final.
  */
-async function writeAndClose(handle: FileHandle, body: Readable, start?: number): Promise<number> {
+async function writeAndClose(handle: FileHandle, body: Readable, start?: number, guard?: () => void): Promise<number> {
   try {
-    return await writeBatched(handle, body, start ?? (await handle.stat()).size)
+    return await writeBatched(handle, body, start ?? (await handle.stat()).size, guard ? { ...DEFAULT_BATCHES, guard } : DEFAULT_BATCHES)
   } finally {
     await handle.close()
   }

@@ -1,6 +1,6 @@
 /**
  * @module The filesystem store's small operations: stat, reading and writing a link or a manifest,
- * rename, mkdir, rmdir, unlink.
+ * rename, link, mkdir, rmdir, unlink.
  *
  * They run synchronously on the event loop while the disk answers fast. A trip through libuv's
  * thread pool wakes a pool thread and then the loop again: on the 2-core VM of the benchmarks that
@@ -45,6 +45,8 @@ export interface MetadataOps {
   /** Puts a file's written bytes on the disk (fdatasync). */
   flush(path: string): Promise<void>
   rename(from: string, to: string): Promise<void>
+  /** A hard link: fails with EEXIST when something is at `to`. */
+  link(from: string, to: string): Promise<void>
   mkdirp(path: string): Promise<void>
   rmdir(path: string): Promise<void>
   unlink(path: string): Promise<void>
@@ -90,6 +92,7 @@ const pool = {
   readFile: promisify(fs.readFile),
   writeFile: promisify(fs.writeFile),
   rename: promisify(fs.rename),
+  link: promisify(fs.link),
   mkdir: promisify(fs.mkdir),
   rmdir: promisify(fs.rmdir),
   unlink: promisify(fs.unlink),
@@ -161,6 +164,7 @@ export function createMetadataOps(options: MetadataOptions = {}): MetadataOps {
     },
     flush: (p) => withFile(p, 'r', (fd) => pool.fdatasync(fd)),
     rename: either((from: string, to: string) => fs.renameSync(from, to), pool.rename),
+    link: either((from: string, to: string) => fs.linkSync(from, to), pool.link),
     mkdirp: either(
       (p: string) => void fs.mkdirSync(p, { recursive: true }),
       async (p) => void (await pool.mkdir(p, { recursive: true })),

@@ -42,6 +42,34 @@ describe.skipIf(!s3)('s3 driver on a real S3 server', () => {
     expect(await d.appendedSize('cancel/_uploads/u1/data')).toBeUndefined()
   })
 
+  it('records each part in the state as it completes: another instance sees them while the append runs', async () => {
+    const writer = createS3Driver(options())
+    const other = createS3Driver(options())
+    const path = `midway/_uploads/${randomBytes(4).toString('hex')}/data`
+    const bytes = randomBytes(2 * MIN_PART_SIZE + 1024 * 1024)
+    // Sends two parts and a MiB, then stalls like a client whose connection hangs.
+    const body = new Readable({ read() {} })
+    body.push(bytes)
+    const appending = writer.append(path, body)
+    appending.catch(() => {})
+    let seen: number | undefined
+    for (let i = 0; i < 200 && seen !== 2 * MIN_PART_SIZE; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      seen = await other.appendedSize(path)
+    }
+    // What a process killed now leaves: the two parts, not the MiB held in memory.
+    expect(seen).toBe(2 * MIN_PART_SIZE)
+    body.destroy(new Error('client went away'))
+    await expect(appending).rejects.toThrow('client went away')
+    expect(await other.appendedSize(path)).toBe(2 * MIN_PART_SIZE)
+    // Another instance continues from there and reads back every byte in order.
+    await other.append(path, Readable.from([bytes.subarray(2 * MIN_PART_SIZE)]), { at: 2 * MIN_PART_SIZE })
+    const chunks: Buffer[] = []
+    for await (const chunk of await other.reader(path)) chunks.push(chunk as Buffer)
+    expect(Buffer.concat(chunks).equals(bytes)).toBe(true)
+    await other.delete(path.slice(0, -'/data'.length))
+  })
+
   it('works with virtual-hosted-style addressing (bucket in the host name, as Tigris wants)', async () => {
     const endpoint = new URL(s3!.endpoint)
     const dnsName = process.env.ENLIL_TEST_S3_DNS_NAME ?? 's3.test'

@@ -2,11 +2,19 @@
  * @module S3 driver (Tigris, AWS, MinIO, Ceph RGW): keys laid out like distribution's s3 driver.
  *
  * Appendable objects (upload data) are an S3 multipart upload plus two small objects beside the key:
- * `<key>.state` (JSON: upload id, parts, tail size) and `<key>.tail`, the bytes not yet in a part.
+ * `<key>.state` (JSON: upload id, parts, tail size and name) and `<key>.tail-<id>`, the bytes not
+ * yet in a part (`<key>.tail` in states written before tails had ids).
  * Every part but the last is at least `partSize` (>= 5 MiB, S3's minimum), whatever the chunk sizes
  * the client sends, and memory per append is bounded by partSize × (queueSize + 1). All state is in
  * the bucket, so any instance continues an upload. Reading or moving an appendable object completes
  * the multipart upload first.
+ *
+ * The state says exactly which bytes are durable, in order: the parts it lists, then `tail` bytes of
+ * `<key>.tail`. An append records each part in the state as soon as it and every part before it
+ * are uploaded (at most one small PUT per part, written one at a time, newest last), so an append that
+ * breaks off (or a process killed mid-append) keeps every part that completed; only the bytes
+ * still in memory, short of a part, are lost. A new tail is written under a new name before the
+ * state that names it, and the old one deleted after, so state and tail always agree.
  *
  * The SDK retries a request until its headers arrive; a body that breaks off after that (a reset,
  * a premature close) is ours to retry: small objects are read again whole, blob streams resume with
@@ -19,10 +27,11 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import { randomBytes } from 'node:crypto'
 import { finished, PassThrough, Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
-  type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, StorageUnavailableError, type StorageDriver,
+  AppendOffsetError, type ByteRange, type FileInfo, PathNotFoundError, StorageFullError, StorageUnavailableError, type StorageDriver,
 } from './driver.js'
 
 const MiB = 1024 * 1024
@@ -65,8 +74,10 @@ export interface S3DriverOptions {
 interface AppendState {
   uploadId?: string
   parts: { n: number; etag: string; size: number }[]
-  /** Bytes in `<key>.tail`. */
+  /** Bytes in the tail object. */
   tail: number
+  /** Names the tail object, `<key>.tail-<tailId>`; absent: `<key>.tail`. */
+  tailId?: string
   /** Set once the multipart upload was completed into `<key>` (to read it back). */
   completed?: number
 }
@@ -159,7 +170,14 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
   }
 
   const statePath = (path: string) => `${path}.state`
-  const tailPath = (path: string) => `${path}.tail`
+  const tailPath = (path: string, state?: AppendState) => (state?.tailId ? `${path}.tail-${state.tailId}` : `${path}.tail`)
+
+  async function readTail(path: string, state: AppendState): Promise<Buffer | undefined> {
+    if (state.tail === 0) return undefined
+    const tail = await getBytes(tailPath(path, state))
+    if (tail?.length !== state.tail) throw new Error(`tail of ${path} has ${tail?.length ?? 0} bytes, expected ${state.tail}`)
+    return tail
+  }
 
   async function readState(path: string): Promise<AppendState | undefined> {
     const bytes = await getBytes(statePath(path))
@@ -193,11 +211,17 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       const res = await call('UploadPartCopy', path, () => client.send(new UploadPartCopyCommand({
         Bucket: bucket, Key: key(path), UploadId: uploadId, PartNumber: 1, CopySource: copySource(bucket, key(path)),
       })))
-      return { uploadId, parts: [{ n: 1, etag: res?.CopyPartResult?.ETag ?? '', size }], tail: 0 }
+      const reopened: AppendState = { uploadId, parts: [{ n: 1, etag: res?.CopyPartResult?.ETag ?? '', size }], tail: 0 }
+      // Recorded before the completed object goes: `reader` would serve that instead of the parts.
+      await put(statePath(path), JSON.stringify(reopened))
+      await deleteKeys([key(path)])
+      return reopened
     }
-    if (size > 0) await call('CopyObject', path, () => client.send(new CopyObjectCommand({ Bucket: bucket, Key: key(tailPath(path)), CopySource: copySource(bucket, key(path)), ...sse })))
+    const reopened: AppendState = { parts: [], tail: size, ...(size > 0 ? { tailId: newTailId() } : {}) }
+    if (size > 0) await call('CopyObject', path, () => client.send(new CopyObjectCommand({ Bucket: bucket, Key: key(tailPath(path, reopened)), CopySource: copySource(bucket, key(path)), ...sse })))
+    await put(statePath(path), JSON.stringify(reopened))
     await deleteKeys([key(path)])
-    return { parts: [], tail: size }
+    return reopened
   }
 
   /** Makes `<key>` hold every appended byte (completing the multipart upload), or says where they are. */
@@ -205,20 +229,17 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     const state = await readState(path)
     if (!state) return undefined
     if (state.completed !== undefined) return { at: path, size: state.completed }
-    if (!state.uploadId) return { at: state.tail > 0 ? tailPath(path) : path, size: state.tail }
+    if (!state.uploadId) return { at: state.tail > 0 ? tailPath(path, state) : path, size: state.tail }
     const parts = [...state.parts]
-    if (state.tail > 0) {
-      const tail = await getBytes(tailPath(path))
-      if (!tail) throw new Error(`tail of ${path} is missing`)
-      parts.push(await uploadPart(path, state.uploadId, parts.length + 1, tail))
-    }
+    const tail = await readTail(path, state)
+    if (tail) parts.push(await uploadPart(path, state.uploadId, parts.length + 1, tail))
     await call('CompleteMultipartUpload', path, () => client.send(new CompleteMultipartUploadCommand({
       Bucket: bucket, Key: key(path), UploadId: state.uploadId,
       MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
     })))
     const size = parts.reduce((n, p) => n + p.size, 0)
     await put(statePath(path), JSON.stringify({ parts: [], tail: 0, completed: size } satisfies AppendState))
-    await deleteKeys([key(tailPath(path))])
+    if (tail) await deleteKeys([key(tailPath(path, state))])
     return { at: path, size }
   }
 
@@ -255,15 +276,17 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     }
   }
 
-  /** Aborts the multipart uploads of appendable objects under a folder (or of one object). */
-  async function abortAppends(stateKeys: string[]): Promise<void> {
-    await Promise.all(stateKeys.map(async (stateKey) => {
+  /** Aborts the multipart uploads of appendable objects under a folder (or of one object); resolves to their tails' keys. */
+  async function abortAppends(stateKeys: string[]): Promise<string[]> {
+    const tails = await Promise.all(stateKeys.map(async (stateKey) => {
       const path = stateKey.slice(prefix ? prefix.length + 1 : 0, -'.state'.length)
       const state = await readState(path).catch(() => undefined)
       if (state?.uploadId && state.completed === undefined) {
         await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(path), UploadId: state.uploadId })).catch(() => {})
       }
+      return state?.tailId ? [key(tailPath(path, state))] : []
     }))
+    return tails.flat()
   }
 
   return {
@@ -311,11 +334,13 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       return bytes
     },
 
-    async append(path, body) {
+    async append(path, body, options = {}) {
+      const { at, guard } = options
       let state = (await readState(path)) ?? { parts: [], tail: 0 }
+      if (at !== undefined && stateSize(state) !== at) throw new AppendOffsetError(path, at, stateSize(state))
+      guard?.()
       if (state.completed !== undefined) state = await reopen(path, state)
-      const tail = state.tail > 0 ? await getBytes(tailPath(path)) : undefined
-      if (state.tail > 0 && tail?.length !== state.tail) throw new Error(`tail of ${path} has ${tail?.length ?? 0} bytes, expected ${state.tail}`)
+      const tail = await readTail(path, state)
 
       // Cut (old tail + body) into parts of exactly partSize; keep what is left as the new tail.
       // queueSize + 1 buffers are reused (part in flight → back to the pool), bounding memory.
@@ -326,15 +351,44 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       let appended = 0
       const inFlight = new Set<Promise<void>>()
       const parts = [...state.parts]
+      const uploaded = parts.map(() => true)
       let uploadId = state.uploadId
       let failure: unknown
+
+      // The state, rewritten as parts complete: the longest run of uploaded parts, tail 0 (the old
+      // tail's bytes open the first new part). One write at a time, each recording the newest run.
+      let recorded = parts.length
+      let written = JSON.stringify(state)
+      let recording: Promise<void> = Promise.resolve()
+      const writeState = async (next: AppendState) => {
+        const text = JSON.stringify(next)
+        if (text === written) return
+        guard?.()
+        await put(statePath(path), text)
+        written = text
+      }
+      const record = () => {
+        recording = recording.then(async () => {
+          let run = recorded
+          while (run < parts.length && uploaded[run]) run++
+          if (run === recorded) return
+          await writeState({ uploadId, parts: parts.slice(0, run), tail: 0 })
+          recorded = run
+        }).catch((err: unknown) => { failure ??= err })
+        return recording
+      }
+
       const sendPart = async (bytes: Buffer) => {
+        guard?.()
         uploadId ??= await createMultipart(path)
         const n = parts.length + 1
         parts.push({ n, etag: '', size: bytes.length }) // reserve the number now; order is by n
+        uploaded.push(false)
         const task = uploadPart(path, uploadId, n, bytes).then((p) => {
           parts[n - 1] = p
+          uploaded[n - 1] = true
           pool.push(bytes)
+          void record()
         }, (err: unknown) => { failure ??= err })
         const tracked = task.finally(() => inFlight.delete(tracked))
         inFlight.add(tracked)
@@ -343,6 +397,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       }
       try {
         for await (const chunk of body as AsyncIterable<Buffer>) {
+          guard?.()
           appended += chunk.length
           let offset = 0
           while (offset < chunk.length) {
@@ -357,19 +412,27 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
           }
         }
         await Promise.all(inFlight)
+        await recording
         if (failure) throw failure
       } catch (err) {
+        // Every part that completed is recorded (the bytes short of a part, in memory, are lost).
         await Promise.allSettled(inFlight)
+        await recording
         // A multipart upload this request started and never recorded would be orphaned.
-        if (uploadId && !state.uploadId) {
+        if (uploadId && !state.uploadId && recorded === 0) {
           await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(path), UploadId: uploadId })).catch(() => {})
         }
+        // The old tail's bytes went into a recorded part: the state no longer names it.
+        if (state.tail > 0 && recorded > state.parts.length) await deleteKeys([key(tailPath(path, state))]).catch(() => {})
         throw err
       }
-      if (filled > 0) await put(tailPath(path), buffer.subarray(0, filled))
-      else if (state.tail > 0) await deleteKeys([key(tailPath(path))])
-      const next: AppendState = { ...(uploadId ? { uploadId } : {}), parts, tail: filled }
-      await put(statePath(path), JSON.stringify(next))
+      if (appended === 0) return 0
+      // The new tail under a new name, then the state naming it, then the old tail goes.
+      const next: AppendState = { ...(uploadId ? { uploadId } : {}), parts, tail: filled, ...(filled > 0 ? { tailId: newTailId() } : {}) }
+      guard?.()
+      if (filled > 0) await put(tailPath(path, next), buffer.subarray(0, filled))
+      await writeState(next)
+      if (state.tail > 0) await deleteKeys([key(tailPath(path, state))])
       return appended
     },
 
@@ -454,14 +517,15 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       if (!source) throw new PathNotFoundError(from)
       if (source.size === 0 && done && done.at !== from) await put(to, new Uint8Array())
       else await copy(source.at, to, source.size)
-      await deleteKeys([key(from), key(statePath(from)), key(tailPath(from))])
+      await deleteKeys([...new Set([key(from), key(statePath(from)), key(tailPath(from)), ...(done ? [key(done.at)] : [])])])
     },
 
-    async delete(path) {
+    async delete(path, kind) {
+      if (kind === 'file') return deleteKeys([key(path)])
       // The path as an appendable object and as a folder, looked at together (one round trip less).
-      const [keys] = await Promise.all([listAll(path), abortAppends([key(statePath(path))])])
+      const [keys, tails] = await Promise.all([listAll(path), abortAppends([key(statePath(path))])])
       await abortAppends(keys.filter((k) => k.endsWith('.state')))
-      await deleteKeys([key(path), key(statePath(path)), key(tailPath(path)), ...keys])
+      await deleteKeys([key(path), key(statePath(path)), key(tailPath(path)), ...tails, ...keys])
     },
 
     ...(options.redirect
@@ -551,6 +615,8 @@ function resumingBody(
   attach(body)
   return out
 }
+
+const newTailId = () => randomBytes(6).toString('hex')
 
 const pause = (attempt: number) => new Promise((ok) => setTimeout(ok, Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2)))
 
