@@ -15,70 +15,66 @@ const MAX_DEPTH = 128
 
 /** Bounds a flat scan: 10 million keys at 1000 a page. */
 const MAX_SCAN_PAGES = 10_000
-/** What a repository name can start with (the grammar's path component). */
-const FIRST_CHARACTERS = [...'0123456789abcdefghijklmnopqrstuvwxyz']
 /** Listings of the catalog in flight at once. */
 const SCAN_PARALLEL = 8
 
 export function createCatalog(driver: StorageDriver): Catalog {
   /**
-   * Repositories from a flat listing of the keys under `repositories/` (S3), from `after` while the
-   * keys start with `first` (or to the end): a repository is the part of a key before its first `_`
-   * component (names can't start with `_`), when that component is a marker. Its own keys sort
-   * together (`<name>/_…`), so once a page ends among them the next starts after `<name>/_~`: one
-   * request covers as many repositories as fit in a page, and one with many layers costs at most
-   * one more. `next` is where the listing stopped, when it stopped after `pages` pages.
+   * Repositories from a flat listing of the keys under `repositories/<folder>` (S3), names given
+   * with `folder` in front: a repository is the part of a key before its first `_` component
+   * (names can't start with `_`), when that component is a marker. Its own keys sort together
+   * (`<name>/_…`), so once a page ends among them the next starts after `<name>/_~`: one request
+   * covers as many repositories as fit in a page, and one with many layers costs at most one more.
+   * `more` is set when it stopped after `pages` pages.
    */
-  async function scanFrom(
-    scan: NonNullable<StorageDriver['scan']>, after: string | undefined, first?: string, pages = MAX_SCAN_PAGES,
-  ): Promise<{ names: string[]; next?: string }> {
+  async function scanFolder(
+    scan: NonNullable<StorageDriver['scan']>, folder: string, pages = MAX_SCAN_PAGES,
+  ): Promise<{ names: string[]; more: boolean }> {
     const names: string[] = []
+    const base = folder ? `${REPOSITORIES}/${folder}` : REPOSITORIES
+    let after: string | undefined
     let last: string | undefined
     for (let page = 0; page < pages; page++) {
-      const { entries, next } = await scan(REPOSITORIES, after)
+      const { entries, next } = await scan(base, after)
       let insideOf: string | undefined
       for (const { key } of entries) {
-        if (first !== undefined && key[0] !== first) return { names }
         const parts = key.split('/')
         const at = parts.findIndex((part) => part.startsWith('_'))
         insideOf = undefined
-        if (at <= 0 || at > MAX_DEPTH) continue
-        const name = parts.slice(0, at).join('/')
-        if (name === last) insideOf = name
+        if (at < (folder ? 0 : 1) || at > MAX_DEPTH) continue
+        const local = parts.slice(0, at).join('/')
+        if (local === last) insideOf = local
         else if (REPOSITORY_MARKERS.has(parts[at]!)) {
-          last = name
-          insideOf = name
-          names.push(name)
+          last = local
+          insideOf = local
+          names.push(folder ? (local ? `${folder}/${local}` : folder) : local)
         }
       }
-      if (next === undefined) return { names }
+      if (next === undefined) return { names, more: false }
       after = insideOf !== undefined && `${insideOf}/_~` > next ? `${insideOf}/_~` : next
     }
-    return { names, next: after }
+    return { names, more: true }
   }
 
   /**
-   * Every repository from flat listings. A catalog that fits in a page or two is listed in order;
-   * a larger one is split by the first character of the names (a digit or a lowercase letter),
-   * SCAN_PARALLEL listings at a time, so that their round trips overlap. Yields in key order of
-   * the partitions, each name once; stops listing when the caller stops reading.
+   * Every repository from flat listings. A catalog that fits in two pages is listed in order; a
+   * larger one is listed again folder by folder of the top level (one listing of it, then
+   * SCAN_PARALLEL flat listings at a time, so that their round trips overlap). Each name once;
+   * stops listing when the caller stops reading.
    */
   async function* scanned(scan: NonNullable<StorageDriver['scan']>): AsyncIterable<string> {
-    const head = await scanFrom(scan, undefined, undefined, 2)
+    const head = await scanFolder(scan, '', 2)
     yield* head.names
-    if (head.next === undefined) return
+    if (!head.more) return
     const seen = new Set(head.names)
-    const resumeAt = head.next
-    // Partitions from the one the listing stopped in; that one resumes where it stopped.
-    const firsts = FIRST_CHARACTERS.filter((c) => c >= resumeAt[0]!)
+    const folders = (await driver.list(REPOSITORIES)).filter((name) => !name.startsWith('_')).sort()
     const started: Promise<{ names: string[] }>[] = []
     const start = () => {
-      const c = firsts[started.length]
-      if (c === undefined) return
-      started.push(scanFrom(scan, c === resumeAt[0] ? resumeAt : `${String.fromCharCode(c.charCodeAt(0) - 1)}\u007f`, c))
+      const folder = folders[started.length]
+      if (folder !== undefined) started.push(scanFolder(scan, folder))
     }
     for (let i = 0; i < SCAN_PARALLEL; i++) start()
-    for (let i = 0; i < firsts.length; i++) {
+    for (let i = 0; i < folders.length; i++) {
       const { names } = await started[i]!
       start()
       for (const name of names) if (!seen.has(name)) yield name
