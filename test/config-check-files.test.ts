@@ -35,6 +35,14 @@ describe.skipIf(!openssl)('config check and serve agree on the files a config na
     expect(served.stderr).not.toMatch(/ENOENT|stat '/)
   })
 
+  it('with workers, serve says each problem once and forks no worker', async () => {
+    const env = { REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_PATH: join(dir, 'nope'), ENLIL_WORKERS: '2', REGISTRY_HTTP_ADDR: '127.0.0.1:0', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data') }
+    const served = await enlilCli(['serve'], env, dir)
+    expect(served.code).toBe(1)
+    expect(served.stderr.split('auth.htpasswd.path (REGISTRY_AUTH_HTPASSWD_PATH)')).toHaveLength(2)
+    expect(served.stdout + served.stderr).not.toMatch(/worker/)
+  })
+
   it('checks that the TLS key belongs to the certificate', async () => {
     for (const name of ['a', 'b']) execFileSync('openssl', ['req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '1', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', '/CN=x'], { cwd: dir, stdio: 'ignore' })
     const checked = await enlilCli(['config', 'check'], { REGISTRY_HTTP_TLS_CERTIFICATE: join(dir, 'a.crt'), REGISTRY_HTTP_TLS_KEY: join(dir, 'b.key') }, dir)

@@ -4,6 +4,7 @@
  */
 import cluster from 'node:cluster'
 import { ConfigError, loadConfig } from '../config/load.js'
+import { configFileProblems } from '../server/preflight.js'
 import { unknownVariables, unknownVariableWarning } from '../config/environment.js'
 import { metricsSettings } from '../config/settings.js'
 import { createLogger, type Logger } from '../observe/log.js'
@@ -28,7 +29,12 @@ export async function serveCommand(file: string | undefined, workers: string | u
   const log = createLogger(config.log.level)
   logNodeWarnings(log)
   if (cluster.isPrimary) for (const name of unknownVariables(process.env)) log.warn(unknownVariableWarning(name))
-  if (config.http.workers > 1 && cluster.isPrimary) return runWorkers(config, file, log)
+  if (config.http.workers > 1 && cluster.isPrimary) {
+    // The files the config names are checked once, here, rather than by every worker it would fork.
+    const problems = await configFileProblems(config)
+    if (problems.length > 0) return configProblems(new ConfigError(problems))
+    return runWorkers(config, file, log)
+  }
   let running
   try {
     running = await serve(config, log)
