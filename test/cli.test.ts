@@ -136,6 +136,10 @@ describe('enlil --help, and mistakes on the command line', () => {
     expect(zero.status).toBe(1)
     expect(zero.stderr).toMatch(/^enlil: config: http\.workers \(from --workers 0\): /)
     expect(zero.stderr).not.toContain('ENLIL_WORKERS')
+    // The variable, set to something that is no number, is named with what it takes.
+    const variable = spawnSync(process.execPath, [join(ROOT, 'dist/main.js'), 'serve'], { encoding: 'utf8', timeout: 20_000, env: { ...env, ENLIL_WORKERS: 'two' } })
+    expect(variable.status).toBe(1)
+    expect(variable.stderr).toContain('http.workers (from ENLIL_WORKERS): expected a whole number of processes from 1 to 64, or auto')
   })
 })
 

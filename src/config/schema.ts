@@ -91,7 +91,7 @@ export const configSchema = z.strictObject({
     addr: address.default(':5000').meta(doc('where to listen (`host:port` or `:port`)')),
     host: z.url({ protocol: /^https?$/ }).optional().meta(doc('public base URL for `Location` headers, e.g. `https://registry.example.com`; without it, the request\'s `Host` (and `X-Forwarded-Proto`/`X-Forwarded-Host`)', { defaultText: 'from the request' })),
     draintimeout: duration.default(60_000).meta(doc('on SIGTERM/SIGINT: stop accepting, let in-flight requests finish this long, then close')),
-    workers: z.union([z.literal('auto'), z.coerce.number().int('expected a whole number of processes, or auto').min(1).max(64)])
+    workers: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(64)], { error: 'expected a whole number of processes from 1 to 64, or auto' })
       .prefault('auto')
       .transform((n) => (n === 'auto' ? Math.min(availableParallelism(), 64) : n))
       .meta(doc('processes sharing the port (node:cluster): `auto` is one per core, `1` serves in one process; a worker that dies is replaced; `kill -HUP <primary>` replaces the workers one at a time (a changed config file or a new build, with no refused request; an invalid config is refused and the workers keep running). In token mode without a configured key, the primary generates one for all workers', { envText: 'or `--workers N`', defaultText: '`auto`' })),
