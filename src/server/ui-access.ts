@@ -69,6 +69,7 @@ export async function createUiAccess(config: Config, auth: Pick<AppOptions, 'tok
     const key = derive(pem ?? randomBytes(32))
     return {
       kind: 'accounts',
+      ...(token.s3keys ? { s3Keys: true } : {}),
       sessionKey: async () => key,
       login: async (user, password, source) => (await throttledLogin(throttle, accounts, basic(user, password), source)) ?? '',
       // S3 key pairs: the secret is the credential; the session's lifetime bounds a rotated key's.

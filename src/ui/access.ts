@@ -29,6 +29,8 @@ export interface UiAccess {
   mayList(account: string, source: string): Promise<boolean>
   /** Whether the account may run the GC preview: the rules give it every action on the registry. */
   isAdmin(account: string, source: string): boolean
+  /** For `accounts` that are S3 key pairs: the login form asks for an access key ID and a secret key. */
+  readonly s3Keys?: boolean
   /** For `external`: where accounts log in (the realm), shown to the user. */
   readonly realm?: string
 }

@@ -73,6 +73,7 @@ export function uiRoutes(options: UiOptions): Hono<AppEnv> {
     // An error before the first middleware finished has no visitor yet: it is anonymous.
     base, account: c.var.ui?.account ?? '', csrf: c.var.ui?.csrf ?? '', nonce: c.var.ui?.nonce ?? '', kind: access.kind,
     ...(access.realm ? { realm: access.realm } : {}),
+    ...(access.s3Keys ? { s3Keys: true } : {}),
     host: new URL(baseUrl(options.publicUrl, c.req.url, c.req.raw.headers)).host, section,
   })
 
@@ -179,11 +180,11 @@ export function uiRoutes(options: UiOptions): Hono<AppEnv> {
     try {
       account = await access.login(user, form.password ?? '', c.var.clientAddress)
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) return render(c, <LoginPage v={v} next={next} user={user} error="Wrong user name or password." />, 401)
+      if (err instanceof InvalidCredentialsError) return render(c, <LoginPage v={v} next={next} user={user} error={access.s3Keys ? 'Wrong access key ID or secret key, or a key that may not read this registry\'s bucket.' : 'Wrong user name or password.'} />, 401)
       if (isRegistryError(err) && err.code === 'TOOMANYREQUESTS') return render(c, <LoginPage v={v} next={next} user={user} error={err.message} />, 429)
       throw err
     }
-    if (!account) return render(c, <LoginPage v={v} next={next} user={user} error="Enter a user name and a password." />, 400)
+    if (!account) return render(c, <LoginPage v={v} next={next} user={user} error={access.s3Keys ? 'Enter an access key ID and a secret key.' : 'Enter a user name and a password.'} />, 400)
     const session: Session = { account, credential: access.credential?.(account) ?? '', expires: Date.now() + SESSION_MS, csrf: newCsrfToken() }
     writeSession(c, await access.sessionKey(), session, c.var.ui.cookies)
     return c.redirect(next, 303)

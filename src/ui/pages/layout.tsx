@@ -12,6 +12,8 @@ export interface View {
   nonce: string
   kind: 'open' | 'accounts' | 'external'
   realm?: string
+  /** Accounts are S3 key pairs (access key ID and secret key), not user names and passwords. */
+  s3Keys?: boolean
   /** The registry's host (and port) as clients address it: `docker pull <host>/<name>`. */
   host: string
   section: 'repositories' | 'storage' | 'login' | 'none'

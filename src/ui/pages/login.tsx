@@ -9,14 +9,18 @@ export function LoginPage(p: { v: View; error?: string; user?: string; next: str
         <h1>Log in</h1>
         {v.kind === 'accounts' && (
           <>
-            <p class="sub">With the user name and password you give <code>docker login {v.host}</code>.</p>
+            <p class="sub">
+              {v.s3Keys
+                ? <>With an S3 access key ID and its secret key that may read this registry's bucket, as you give them to <code>docker login {v.host}</code>.</>
+                : <>With the user name and password you give <code>docker login {v.host}</code>.</>}
+            </p>
             {p.error && <div class="notice error" role="alert">{p.error}</div>}
             <form method="post" action={href(v, '/login')}>
               <Csrf v={v} />
               <input type="hidden" name="next" value={p.next} />
-              <label for="user">User</label>
+              <label for="user">{v.s3Keys ? 'Access key ID' : 'User'}</label>
               <input id="user" type="text" name="user" value={p.user ?? ''} autocomplete="username" required autofocus />
-              <label for="password">Password</label>
+              <label for="password">{v.s3Keys ? 'Secret key' : 'Password'}</label>
               <input id="password" type="password" name="password" autocomplete="current-password" required />
               <button class="primary" type="submit">Log in</button>
             </form>
