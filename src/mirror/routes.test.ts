@@ -42,6 +42,25 @@ describe('mirror configuration', () => {
     expect(config.proxy).toEqual({ remoteurl: 'https://registry-1.docker.io', username: 'u', password: 'p', ttl: 168 * 3600_000 })
   })
 
+  it('reads an upstream\'s account from the variables usernameenv/passwordenv name, and says which one is missing without its value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enlil-mirror-config-'))
+    const file = join(dir, 'config.yml')
+    writeFileSync(file, 'mirror:\n  upstreams:\n    - { prefix: ghcr, url: https://ghcr.io, usernameenv: GHCR_USER, passwordenv: GHCR_TOKEN }\n')
+    try {
+      const config = loadConfig({ GHCR_USER: 'octocat', GHCR_TOKEN: 'ghp_secret' }, file)
+      expect(config.mirror.upstreams[0]).toMatchObject({ username: 'octocat', password: 'ghp_secret' })
+      const missing = (() => { try { loadConfig({ GHCR_USER: 'octocat', GHCR_TOKEN: '' }, file) } catch (err) { return (err as Error).message } })()
+      expect(missing).toMatch(/mirror\.upstreams\.0\.passwordenv: the variable GHCR_TOKEN is not set/)
+      expect(missing).not.toMatch(/octocat/)
+      writeFileSync(file, 'mirror:\n  upstreams:\n    - { prefix: ghcr, url: https://ghcr.io, password: inline, passwordenv: GHCR_TOKEN }\n    - { prefix: quay, url: https://quay.io, usernameenv: "not a name" }\n')
+      const refused = (() => { try { loadConfig({ GHCR_TOKEN: 't' }, file) } catch (err) { return (err as Error).message } })()
+      expect(refused).toMatch(/mirror\.upstreams\.0\.passwordenv: give the password once/)
+      expect(refused).toMatch(/mirror\.upstreams\.1\.usernameenv: expected the name of an environment variable/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('refuses overlapping prefixes, two registry-mirrors upstreams, and proxy mode beside prefixes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'enlil-mirror-config-'))
     const file = join(dir, 'config.yml')

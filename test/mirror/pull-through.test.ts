@@ -36,6 +36,7 @@ describe.skipIf(!available)('pull-through cache', () => {
   let proxy: CountingProxy
   let mirror: Running
   let mirrorConfig: string
+  const mirrorEnv = { TOK_USER: USER, TOK_PASSWORD: PASSWORD }
   /** Extra images with layers of their own (nothing else shares their blobs). */
   const own = ['cut', 'corrupt', 'down', 'evict-a', 'evict-b', 'evict-c', 'wide']
 
@@ -79,12 +80,13 @@ describe.skipIf(!available)('pull-through cache', () => {
       '  upstreams:',
       upstream('hub', proxy.url, 'registrymirror: true, ttl: 1h'),
       upstream('short', proxy.url, 'ttl: 1s'),
-      upstream('tok', tokenUpstream.url, 'ttl: 1h'),
+      // This one's account comes from the environment (mirrorEnv), as a secret store would give it.
+      `    - { prefix: tok, url: "${tokenUpstream.url}", usernameenv: TOK_USER, passwordenv: TOK_PASSWORD, library: true, timeout: 2s, ttl: 1h }`,
       '  maxsize: 400KiB',
       'metrics: { public: true }',
       '',
     ].join('\n'))
-    mirror = await startEnlil(join(work, 'mirror'), { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1', ENLIL_GC_GRACE: '0s' })
+    mirror = await startEnlil(join(work, 'mirror'), { ...mirrorEnv, REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1', ENLIL_GC_GRACE: '0s' })
   }, 180_000)
 
   afterAll(async () => {
@@ -151,8 +153,8 @@ describe.skipIf(!available)('pull-through cache', () => {
   it('two instances on one store: one manifest fetch and one fetch per blob for 8 clients', async () => {
     proxy.reset()
     const root = join(work, 'shared')
-    const a = await startEnlil(root, { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
-    const b = await startEnlil(root, { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
+    const a = await startEnlil(root, { ...mirrorEnv, REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
+    const b = await startEnlil(root, { ...mirrorEnv, REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
     try {
       await Promise.all(Array.from({ length: 8 }, (_, i) => skopeo(['copy', '--src-tls-verify=false', `docker://${host(i % 2 ? a : b)}/hub/own/wide:1`, `oci:${join(work, `two-${i}`)}:wide`])))
       expect(proxy.manifestGets).toEqual(new Map([['own/wide:1', 1]]))
@@ -272,6 +274,8 @@ describe.skipIf(!available)('pull-through cache', () => {
     const viaTag = await get(`/v2/hub/library/busybox/manifests/${tag}`)
     expect(viaTag.status).toBe(200)
     expect(Buffer.from(await viaTag.arrayBuffer()).toString()).toBe(fallback)
+    // Both accounts (from the file, and from the environment for tok/) were used and never logged.
+    expect(mirror.output()).not.toContain(PASSWORD)
   })
 
   it('GC evicts the least recently pulled mirrored repositories under mirror.maxsize and keeps pushed ones', async () => {
@@ -282,7 +286,7 @@ describe.skipIf(!available)('pull-through cache', () => {
     }
     const a = await manifestOf('/v2/hub/own/evict-a/manifests/1')
     const gc = await run(process.execPath, [join(ROOT, 'dist/main.js'), 'gc', mirrorConfig, '--grace', '0s'], {
-      env: { ...process.env, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(work, 'mirror') }, timeout: 120_000,
+      env: { ...process.env, ...mirrorEnv, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(work, 'mirror') }, timeout: 120_000,
     })
     expect(gc.stdout).toContain('mirrored repository hub/own/evict-a (evicted from the cache)')
     expect(gc.stdout).not.toContain('hub/own/evict-c (evicted')
