@@ -15,6 +15,7 @@ import { busyboxAvailable, fileLayer, type Fixtures, writeFixtures } from '../e2
 import { DOCKERD, type Dockerd, startDockerd } from '../support/dockerd.js'
 import { sha256 } from '../support/oci-client.js'
 import { DOCKER_REGISTRY, removeDir, requirePart, ROOT, type Running, startEnlil, tempDir } from '../support/processes.js'
+import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from '../support/s3.js'
 import { type CountingProxy, startCountingProxy, startHtpasswdDistribution } from './upstreams.js'
 
 const run = promisify(execFile)
@@ -27,6 +28,7 @@ const available = requirePart(existsSync(DOCKER_REGISTRY), 'Debian\'s docker-reg
   && requirePart(busyboxAvailable(), 'a static busybox (the test image)', 'apt-get install busybox-static')
 const dockerAvailable = existsSync(DOCKERD) && existsSync('/usr/bin/ctr')
 const podmanAvailable = existsSync('/usr/bin/podman')
+const s3 = available ? requireS3() : undefined
 
 describe.skipIf(!available)('pull-through cache', () => {
   let work: string
@@ -38,7 +40,7 @@ describe.skipIf(!available)('pull-through cache', () => {
   let mirrorConfig: string
   const mirrorEnv = { TOK_USER: USER, TOK_PASSWORD: PASSWORD }
   /** Extra images with layers of their own (nothing else shares their blobs). */
-  const own = ['cut', 'corrupt', 'down', 'evict-a', 'evict-b', 'evict-c', 'wide']
+  const own = ['cut', 'corrupt', 'down', 'evict-a', 'evict-b', 'evict-c', 'wide', 'on-s3']
 
   const skopeo = (args: string[]) => run('skopeo', args, { env: { ...process.env, HOME: work }, timeout: 120_000, maxBuffer: 16 << 20 }).then((r) => r.stdout)
   const src = (tag: string) => `oci:${fixtures.layout.dir}:${tag}`
@@ -162,6 +164,38 @@ describe.skipIf(!available)('pull-through cache', () => {
       expect([...proxy.blobGets.values()]).toEqual([1, 1])
     } finally {
       await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  it.skipIf(!s3)('on S3 (Ceph RGW): two instances share one fetch per blob through leases there, then serve the copy by redirect', async () => {
+    proxy.reset()
+    const bucket = `mirror-${randomBytes(4).toString('hex')}`
+    await createBucket(bucket)
+    const env = { ...mirrorEnv, ...enlilS3Environment(bucket), REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' }
+    const a = await startEnlil(join(work, 'unused-a'), env)
+    const b = await startEnlil(join(work, 'unused-b'), env)
+    try {
+      await Promise.all(Array.from({ length: 4 }, (_, i) => skopeo(['copy', '--src-tls-verify=false', `docker://${host(i % 2 ? a : b)}/hub/own/on-s3:1`, `oci:${join(work, `s3-${i}`)}:on-s3`])))
+      expect(proxy.manifestGets).toEqual(new Map([['own/on-s3:1', 1]]))
+      expect(proxy.blobGets.size).toBe(2)
+      expect([...proxy.blobGets.values()]).toEqual([1, 1])
+      // Stored and verified on S3: a blob GET now answers with a presigned URL of the bucket.
+      const fetched = [...proxy.blobGets.keys()]
+      proxy.mode = 'down'
+      for (const digest of fetched) {
+        const res = await fetch(`${a.url}/v2/hub/own/on-s3/blobs/${digest}`, { redirect: 'manual' })
+        expect(res.status).toBe(307)
+        const location = res.headers.get('location')!
+        expect(location.startsWith(s3!.endpoint)).toBe(true)
+        const bytes = Buffer.from(await (await fetch(location)).arrayBuffer())
+        expect(`sha256:${sha256(bytes).replace(/^sha256:/, '')}`).toBe(digest)
+      }
+      await skopeo(['copy', '--src-tls-verify=false', `docker://${host(b)}/hub/own/on-s3:1`, `oci:${join(work, 's3-again')}:on-s3`])
+      expect(proxy.blobGets.size).toBe(2)
+    } finally {
+      proxy.mode = 'pass'
+      await Promise.all([a.stop(), b.stop()])
+      await deleteBucket(bucket)
     }
   })
 
