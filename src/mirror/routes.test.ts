@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../config/load.js'
-import { createRouter, type MirrorUpstream } from './routes.js'
+import { createRouter, type MirrorUpstream, retentionNamesRepository } from './routes.js'
 import { parseChallenge, type UpstreamClient } from './upstream.js'
 
 const client = (name: string) => ({ name }) as UpstreamClient
@@ -33,6 +33,18 @@ describe('which upstream answers for a name', () => {
     const whole = createRouter([upstream('', { library: true })], async () => true)
     expect(await whole.resolve('busybox')).toMatchObject({ remote: 'library/busybox', store: 'library/busybox' })
     expect(whole.mirroredBy('anything/at/all')?.prefix).toBe('')
+  })
+})
+
+describe('retention and cached repositories', () => {
+  it('leaves a copy to eviction unless a policy names its prefix; every policy applies to pushed repositories and in proxy mode', () => {
+    const names = retentionNamesRepository([upstream('hub'), upstream('mirrors/ghcr')])
+    for (const pattern of ['/.+/', '*/*', '*/library/*', '/(hub|x)\\/.*/']) expect(names(pattern, 'hub/library/busybox'), pattern).toBe(false)
+    for (const pattern of ['hub/library/*', '/^hub\\/.+$/', '/hub/.*/']) expect(names(pattern, 'hub/library/busybox'), pattern).toBe(true)
+    expect(names('mirrors/ghcr/*/*', 'mirrors/ghcr/owner/image')).toBe(true)
+    expect(names('mirrors/*/*/*', 'mirrors/ghcr/owner/image')).toBe(false)
+    expect(names('/.+/', 'team/app')).toBe(true)
+    expect(retentionNamesRepository([upstream('')])('/.+/', 'library/busybox')).toBe(true)
   })
 })
 

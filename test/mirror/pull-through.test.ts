@@ -5,7 +5,7 @@
  * users do: skopeo and podman by prefix, a real dockerd by `registry-mirrors`, ctr by hosts.toml.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
@@ -60,6 +60,8 @@ describe.skipIf(!available)('pull-through cache', () => {
     work = tempDir('mirror')
     fixtures = await writeFixtures(work)
     for (const tag of own) fixtures.layout.tag(fixtures.layout.image([fileLayer(fixtures.layout, work, tag, randomBytes(300_000))]), tag)
+    // Past the 400KiB repository quota of the mirror's config.
+    fixtures.layout.tag(fixtures.layout.image([fileLayer(fixtures.layout, work, 'big', randomBytes(600_000))]), 'big')
 
     mkdirSync(join(work, 'distribution'))
     distribution = await startHtpasswdDistribution(join(work, 'distribution'), USER, PASSWORD)
@@ -67,7 +69,7 @@ describe.skipIf(!available)('pull-through cache', () => {
     const fill = async (target: Running, repos: [string, string][]) => {
       for (const [tag, repo] of repos) await skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', creds, src(tag), `docker://${host(target)}/${repo}`])
     }
-    await fill(distribution, [['busybox', 'library/busybox:latest'], ['multi', 'library/multi:1'], ['layers', 'team/layers:1'], ...own.map((t): [string, string] => [t, `own/${t}:1`])])
+    await fill(distribution, [['busybox', 'library/busybox:latest'], ['multi', 'library/multi:1'], ['layers', 'team/layers:1'], ...own.map((t): [string, string] => [t, `own/${t}:1`]), ['big', 'own/big:1']])
 
     mkdirSync(join(work, 'token'))
     writeFileSync(join(work, 'token/users'), `${USER}:${bcrypt.hashSync(PASSWORD, 8)}\n`)
@@ -85,6 +87,10 @@ describe.skipIf(!available)('pull-through cache', () => {
       // This one's account comes from the environment (mirrorEnv), as a secret store would give it.
       `    - { prefix: tok, url: "${tokenUpstream.url}", usernameenv: TOK_USER, passwordenv: TOK_PASSWORD, library: true, timeout: 2s, ttl: 1h }`,
       '  maxsize: 400KiB',
+      // A catch-all repository quota and retention policy, written for pushed repositories.
+      'quotas: { repositories: [{ match: "/.+/", limit: 400KiB }] }',
+      'retention:',
+      '  - { repositories: "*/*/*", tags: "1", keeplast: 0 }',
       'metrics: { public: true }',
       '',
     ].join('\n'))
@@ -142,6 +148,17 @@ describe.skipIf(!available)('pull-through cache', () => {
     const put = await fetch(`${mirror.url}/v2/tok/x/manifests/1`, { method: 'PUT', body: '{}', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } })
     expect(put.status).toBe(405)
     await skopeo(['copy', '--dest-tls-verify=false', '--preserve-digests', src('evict-a'), `docker://${host(mirror)}/local/app:1`])
+  })
+
+  it('a repository quota holds pushes but never refuses a pull-through, however large the copy', async () => {
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/own/big:1`, `oci:${join(work, 'big')}:big`])
+    const big = await manifestOf('/v2/hub/own/big/manifests/1')
+    expect(big.blobs.every((d) => storedBlob(join(work, 'mirror'), d))).toBe(true)
+    // The same layer pushed to a repository of this registry is held to the quota.
+    const layer = big.blobs[1]!
+    const push = await fetch(`${mirror.url}/v2/local/big/blobs/uploads/?digest=${layer}`, { method: 'POST', body: readFileSync(join(fixtures.layout.dir, 'blobs/sha256', layer.slice(7))), headers: { 'Content-Type': 'application/octet-stream' } })
+    expect(push.status).toBe(507)
+    expect(JSON.stringify(await push.json())).toMatch(/DENIED.*quota exceeded: repository local\/big/)
   })
 
   it('8 clients pulling one cold image at once cause one manifest fetch and one fetch per blob', async () => {
@@ -319,12 +336,16 @@ describe.skipIf(!available)('pull-through cache', () => {
       await new Promise((r) => setTimeout(r, 50))
     }
     const a = await manifestOf('/v2/hub/own/evict-a/manifests/1')
+    await skopeo(['copy', '--dest-tls-verify=false', '--preserve-digests', src('evict-b'), `docker://${host(mirror)}/local/keep/app:1`])
     const gc = await run(process.execPath, [join(ROOT, 'dist/main.js'), 'gc', mirrorConfig, '--grace', '0s'], {
       env: { ...process.env, ...mirrorEnv, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(work, 'mirror') }, timeout: 120_000,
     })
     expect(gc.stdout).toContain('mirrored repository hub/own/evict-a (evicted from the cache)')
     expect(gc.stdout).not.toContain('hub/own/evict-c (evicted')
     expect(gc.stdout).not.toMatch(/local\/app \(evicted/)
+    // Retention: the policy for */*/* takes the pushed tag and leaves the cached ones (hub/own/evict-c:1, served below) to eviction.
+    expect(gc.stdout).toMatch(/deleting tag local\/keep\/app:1 /)
+    expect(gc.stdout).not.toMatch(/deleting tag (hub|short|tok)\//)
     proxy.mode = 'down'
     try {
       // The most recent copy is still served without the upstream; the evicted one is gone.
