@@ -150,6 +150,15 @@ describe.skipIf(!available)('pull-through cache', () => {
     await skopeo(['copy', '--dest-tls-verify=false', '--preserve-digests', src('evict-a'), `docker://${host(mirror)}/local/app:1`])
   })
 
+  it('a mount from a mirrored name (from=hub/busybox) links the stored copy (hub/library/busybox) into a pushed repository', async () => {
+    const busybox = await manifestOf('/v2/hub/busybox/manifests/latest')
+    const config = busybox.blobs[0]!
+    const res = await fetch(`${mirror.url}/v2/local/app/blobs/uploads/?mount=${config}&from=hub/busybox`, { method: 'POST' })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('docker-content-digest')).toBe(config)
+    expect((await get(`/v2/local/app/blobs/${config}`)).status).toBe(200)
+  })
+
   it('a repository quota holds pushes but never refuses a pull-through, however large the copy', async () => {
     await skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/own/big:1`, `oci:${join(work, 'big')}:big`])
     const big = await manifestOf('/v2/hub/own/big/manifests/1')
