@@ -10,7 +10,7 @@ import { unknownVariables, unknownVariableWarning } from '../config/environment.
 import { configFileProblems } from '../server/preflight.js'
 
 /** Option names whose values are secrets: shown as "***" by `config check`. */
-const SECRET_KEYS = new Set(['secretkey', 'accesskey', 'signingkeyb64', 'certificateb64', 'usersb64'])
+const SECRET_KEYS = new Set(['secretkey', 'accesskey', 'signingkeyb64', 'certificateb64', 'usersb64', 'password'])
 
 /** The effective configuration with secrets masked, for `enlil config check`. */
 export function maskSecrets(value: unknown): unknown {

@@ -9,7 +9,7 @@ import { type Config } from '../config/schema.js'
 import { collectGarbage, formatSummary, type GcItem } from '../registry/gc.js'
 import { createDriver } from '../server/storage.js'
 import { storeDescription } from '../server/startup.js'
-import { mirrorEviction } from '../server/mirror.js'
+import { mirrorEviction, mirrorRetention } from '../server/mirror.js'
 
 export interface GcArgs {
   file?: string
@@ -54,6 +54,7 @@ export async function gcCommand(parsed: GcArgs, env: Record<string, string | und
       deleteUntagged: parsed.deleteUntagged || config.gc.deleteuntagged,
       retention: config.retention,
       evict: mirrorEviction(config, driver),
+      retentionApplies: mirrorRetention(config),
       progress: (line) => console.error(line),
       onDelete: (item) => console.log(`${verb} ${describe(item)}`),
     })

@@ -59,6 +59,8 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
     if ((result.data.auth.mode ?? 'none') === 'none' && getPath(raw, 'auth.mode') === undefined && authLike.length > 0) {
       throw new ConfigError([`${authLike.join(', ')} look${authLike.length === 1 ? 's' : ''} like auth settings but ${authLike.length === 1 ? 'is not one of' : 'are not'} enlil's, so auth would be off: convert them (\`enlil config convert --env .env\`), use enlil's names (README, "Running it"), or set REGISTRY_AUTH=none to serve without auth`])
     }
+    const missing = readUpstreamAccounts(result.data, env)
+    if (missing.length > 0) throw new ConfigError(missing)
     return result.data
   }
   const envByPath = Object.fromEntries(Object.entries(ENVIRONMENT).map(([k, v]) => [v, k]))
@@ -71,6 +73,26 @@ export function loadConfig(env: Record<string, string | undefined>, file?: strin
   })
   const hint = file ? foreignConfigHint(raw, file) : undefined
   throw new ConfigError(hint ? [...messages, hint] : messages)
+}
+
+/**
+ * Mirror upstreams whose account is named by `usernameenv`/`passwordenv` get it from those
+ * variables, read here once like every other setting (the values are never part of a message).
+ * Returns a problem per variable that is unset or empty: pulling anonymously instead would hit the
+ * upstream's anonymous rate limit or fail on private images, long after the start.
+ */
+function readUpstreamAccounts(config: Config, env: Record<string, string | undefined>): string[] {
+  const problems: string[] = []
+  config.mirror.upstreams.forEach((u, i) => {
+    for (const field of ['username', 'password'] as const) {
+      const name = u[`${field}env`]
+      if (!name) continue
+      const value = env[name]
+      if (value === undefined || value === '') problems.push(`mirror.upstreams.${i}.${field}env: the variable ${name} is not set (it should hold the ${field} for ${u.url})`)
+      else u[field] = value
+    }
+  })
+  return problems
 }
 
 /**

@@ -69,11 +69,17 @@ const retentionPolicySchema = z.strictObject({
 /** A prefix of repository names: path components as in the name grammar. */
 const mirrorPrefix = z.string().regex(/^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/, 'expected a repository name prefix such as hub or mirrors/ghcr')
 
+/** The name of an environment variable. */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable such as GHCR_TOKEN')
+
 const upstreamSchema = z.strictObject({
   prefix: mirrorPrefix,
   url: z.url({ protocol: /^https?$/ }),
   username: z.string().optional(),
   password: z.string().optional(),
+  /** The names of environment variables holding the account (a secret store's variables rather than the file): read once at start. */
+  usernameenv: envName.optional(),
+  passwordenv: envName.optional(),
   /** How long a tag's digest is believed before the upstream is asked again. */
   ttl: duration.default(10 * 60_000),
   /** Also answer docker's `registry-mirrors` requests (`/v2/library/busybox/…`, no prefix) for names no local repository has. */
@@ -254,7 +260,7 @@ export const configSchema = z.strictObject({
   // ── end of web UI ──
   // ── Pull-through cache (src/mirror/) ──
   mirror: z.strictObject({
-    upstreams: z.array(upstreamSchema).default([]).meta(doc('registries mirrored under a prefix of this one: `[{prefix: hub, url: https://registry-1.docker.io, ttl: 10m, registrymirror: true}]` (see "Mirror Docker Hub")', { defaultText: 'none' })),
+    upstreams: z.array(upstreamSchema).default([]).meta(doc('registries mirrored under a prefix of this one: `[{prefix: hub, url: https://registry-1.docker.io, ttl: 10m, registrymirror: true}]`; an account as `username`/`password`, or from the environment with `usernameenv`/`passwordenv` (the names of the variables holding them) (see "Mirror Docker Hub")', { defaultText: 'none' })),
     maxsize: size.optional().meta(doc('GC evicts mirrored repositories, least recently pulled first, until what they hold fits in this many bytes; pushed repositories are never evicted', { defaultText: 'no limit' })),
     evictafter: duration.default(0).meta(doc('GC evicts mirrored repositories not pulled for this long; `0`: never', { defaultText: '`0` (never)' })),
   }).prefault({}),
@@ -299,7 +305,10 @@ export const configSchema = z.strictObject({
     upstreams.forEach((u, i) => {
       const other = upstreams.findIndex((o, j) => j !== i && (o.prefix === u.prefix || o.prefix.startsWith(`${u.prefix}/`)))
       if (other >= 0) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams', i, 'prefix'], message: `prefix ${u.prefix} overlaps the prefix ${upstreams[other]!.prefix}: each repository name belongs to one upstream` })
-      if (Boolean(u.username) !== Boolean(u.password)) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams', i, u.username ? 'password' : 'username'], message: 'username and password go together' })
+      if (u.username !== undefined && u.usernameenv) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams', i, 'usernameenv'], message: 'give the username once: username or usernameenv (the variable holding it), not both' })
+      if (u.password !== undefined && u.passwordenv) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams', i, 'passwordenv'], message: 'give the password once: password or passwordenv (the variable holding it), not both' })
+      const user = Boolean(u.username || u.usernameenv)
+      if (user !== Boolean(u.password || u.passwordenv)) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams', i, user ? 'password' : 'username'], message: 'username and password go together (each given as is, or by usernameenv/passwordenv)' })
     })
     if (upstreams.filter((u) => u.registrymirror).length > 1) ctx.addIssue({ code: 'custom', path: ['mirror', 'upstreams'], message: 'only one upstream can answer docker\'s registry-mirrors requests (registrymirror: true)' })
     if (config.proxy.remoteurl && upstreams.length > 0) ctx.addIssue({ code: 'custom', path: ['proxy', 'remoteurl'], message: 'proxy.remoteurl makes the whole registry a mirror: it can\'t be combined with mirror.upstreams (give that upstream a prefix there instead)' })

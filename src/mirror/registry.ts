@@ -63,13 +63,18 @@ export function upstreamFailure(err: unknown, what: string): unknown {
 export function createMirror(base: Registry, settings: MirrorSettings): Mirror {
   const { driver, gcFence: fence } = base
   const leases = createLeases(driver, settings.leases)
-  /** name → whether a pushed repository has it, believed 5 s. */
-  const local = new LruCache<string, { yes: boolean; at: number }>(10_000)
+  /**
+   * Names of local repositories, believed 5 s. Only a yes is remembered: a push starts a repository
+   * at any moment (its first blob, before any manifest), and its next request must not go upstream.
+   */
+  const local = new LruCache<string, number>(10_000)
   const router = createRouter(settings.upstreams, async (name) => {
-    const known = local.get(name)
-    if (known && Date.now() - known.at < 5_000) return known.yes
-    const yes = (await driver.stat(`${paths.repository(name)}/_manifests`)) !== undefined
-    local.set(name, { yes, at: Date.now() })
+    const at = local.get(name)
+    if (at !== undefined && Date.now() - at < 5_000) return true
+    // Its own folders, not its path alone: a nested repository (library/busybox/x) is another one.
+    const found = await Promise.all([`${paths.repository(name)}/_manifests`, paths.layers(name), paths.uploads(name)].map((p) => driver.stat(p)))
+    const yes = found.some((f) => f !== undefined)
+    if (yes) local.set(name, Date.now())
     return yes
   })
   const fetcher = createBlobFetcher({ driver, blobs: base.blobs, fence, leases, log: settings.log })
@@ -275,5 +280,13 @@ export function createMirror(base: Registry, settings: MirrorSettings): Mirror {
     },
   }
 
-  return { registry: { ...base, blobs, manifests }, router }
+  // `from=hub/busybox` names the copy stored as hub/library/busybox: mount from there.
+  const mounts: Registry['mounts'] = {
+    async mount(request) {
+      const route = request.from === undefined ? undefined : await router.resolve(request.from)
+      return base.mounts.mount(route ? { ...request, from: route.store } : request)
+    },
+  }
+
+  return { registry: { ...base, blobs, manifests, mounts }, router }
 }

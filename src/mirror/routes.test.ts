@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../config/load.js'
-import { createRouter, type MirrorUpstream } from './routes.js'
+import { createRouter, type MirrorUpstream, retentionNamesRepository } from './routes.js'
 import { parseChallenge, type UpstreamClient } from './upstream.js'
 
 const client = (name: string) => ({ name }) as UpstreamClient
@@ -36,10 +36,41 @@ describe('which upstream answers for a name', () => {
   })
 })
 
+describe('retention and cached repositories', () => {
+  it('leaves a copy to eviction unless a policy names its prefix; every policy applies to pushed repositories and in proxy mode', () => {
+    const names = retentionNamesRepository([upstream('hub'), upstream('mirrors/ghcr')])
+    for (const pattern of ['/.+/', '*/*', '*/library/*', '/(hub|x)\\/.*/']) expect(names(pattern, 'hub/library/busybox'), pattern).toBe(false)
+    for (const pattern of ['hub/library/*', '/^hub\\/.+$/', '/hub/.*/']) expect(names(pattern, 'hub/library/busybox'), pattern).toBe(true)
+    expect(names('mirrors/ghcr/*/*', 'mirrors/ghcr/owner/image')).toBe(true)
+    expect(names('mirrors/*/*/*', 'mirrors/ghcr/owner/image')).toBe(false)
+    expect(names('/.+/', 'team/app')).toBe(true)
+    expect(retentionNamesRepository([upstream('')])('/.+/', 'library/busybox')).toBe(true)
+  })
+})
+
 describe('mirror configuration', () => {
   it('takes distribution\'s REGISTRY_PROXY_* as proxy mode', () => {
     const config = loadConfig({ REGISTRY_PROXY_REMOTEURL: 'https://registry-1.docker.io', REGISTRY_PROXY_USERNAME: 'u', REGISTRY_PROXY_PASSWORD: 'p', REGISTRY_PROXY_TTL: '168h' })
     expect(config.proxy).toEqual({ remoteurl: 'https://registry-1.docker.io', username: 'u', password: 'p', ttl: 168 * 3600_000 })
+  })
+
+  it('reads an upstream\'s account from the variables usernameenv/passwordenv name, and says which one is missing without its value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'enlil-mirror-config-'))
+    const file = join(dir, 'config.yml')
+    writeFileSync(file, 'mirror:\n  upstreams:\n    - { prefix: ghcr, url: https://ghcr.io, usernameenv: GHCR_USER, passwordenv: GHCR_TOKEN }\n')
+    try {
+      const config = loadConfig({ GHCR_USER: 'octocat', GHCR_TOKEN: 'ghp_secret' }, file)
+      expect(config.mirror.upstreams[0]).toMatchObject({ username: 'octocat', password: 'ghp_secret' })
+      const missing = (() => { try { loadConfig({ GHCR_USER: 'octocat', GHCR_TOKEN: '' }, file) } catch (err) { return (err as Error).message } })()
+      expect(missing).toMatch(/mirror\.upstreams\.0\.passwordenv: the variable GHCR_TOKEN is not set/)
+      expect(missing).not.toMatch(/octocat/)
+      writeFileSync(file, 'mirror:\n  upstreams:\n    - { prefix: ghcr, url: https://ghcr.io, password: inline, passwordenv: GHCR_TOKEN }\n    - { prefix: quay, url: https://quay.io, usernameenv: "not a name" }\n')
+      const refused = (() => { try { loadConfig({ GHCR_TOKEN: 't' }, file) } catch (err) { return (err as Error).message } })()
+      expect(refused).toMatch(/mirror\.upstreams\.0\.passwordenv: give the password once/)
+      expect(refused).toMatch(/mirror\.upstreams\.1\.usernameenv: expected the name of an environment variable/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('refuses overlapping prefixes, two registry-mirrors upstreams, and proxy mode beside prefixes', () => {

@@ -70,3 +70,22 @@ export function createRouter(upstreams: readonly MirrorUpstream[], hasLocalRepos
     isCopy: (store) => whole !== undefined || under(store) !== undefined,
   }
 }
+
+/**
+ * Which retention policies may remove tags of a stored repository: every policy for a pushed one;
+ * for a mirror's copy only a policy whose `repositories` pattern starts with its prefix (`hub/*`,
+ * `/^hub\/library\/.*$/`), because eviction manages the cache and a catch-all (`/.+/`) was written
+ * for pushed repositories. In proxy mode (no prefix) every repository is a copy, and every policy
+ * names them.
+ */
+export function retentionNamesRepository(upstreams: readonly MirrorUpstream[]): (pattern: string, repo: string) => boolean {
+  const router = createRouter(upstreams, async () => false)
+  return (pattern, repo) => {
+    const upstream = router.mirroredBy(repo)
+    if (!upstream || upstream.prefix === '') return true
+    const isRegex = pattern.length >= 2 && pattern.startsWith('/') && pattern.endsWith('/')
+    // The literal start of a regex: without its anchor and escapes (`hub\/x` is `hub/x`).
+    const literal = isRegex ? pattern.slice(1, -1).replace(/^\^/, '').replace(/\\(.)/g, '$1') : pattern
+    return literal.startsWith(`${upstream.prefix}/`)
+  }
+}

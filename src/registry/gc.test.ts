@@ -179,6 +179,18 @@ describe('garbage collection (filesystem store)', () => {
     for (const b of fresh.blobs) expect(await exists(b.digest)).toBe(true)
   })
 
+  it('retention skips the policies retentionApplies rules out for a repository, and the next matching one applies', async () => {
+    await image('team', 'latest')
+    await image('hub/x', 'latest')
+    await image('hub/y', 'latest')
+    const retention = [{ repositories: '/.+/', tags: 'latest', keep: [], keeplast: 0 }, { repositories: 'hub/y', keep: [], keeplast: 0 }]
+    const { summary } = await gc({ retention, retentionApplies: (policy, repo) => !repo.startsWith('hub/') || policy.repositories.startsWith('hub/') })
+    expect(summary.tagsDeleted).toBe(2)
+    expect(await registry.manifests.tags('team', {})).toEqual([])
+    expect(await registry.manifests.tags('hub/x', {})).toEqual(['latest'])
+    expect(await registry.manifests.tags('hub/y', {})).toEqual([])
+  })
+
   it('keeps what a manifest pushed during the run references', async () => {
     // The orphan is older than grace when the run starts; a push between marking and the blob
     // listing (the worst moment) makes it used again.

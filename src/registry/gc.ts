@@ -42,6 +42,8 @@ export interface GcOptions {
   /** Also remove manifest revisions that no tag reaches (never a child, subject or referrer of a kept one). */
   deleteUntagged?: boolean
   retention?: readonly RetentionPolicy[]
+  /** Whether a policy may remove tags of this repository at all (a pull-through cache keeps catch-alls off its copies); all may by default. */
+  retentionApplies?: (policy: RetentionPolicy, repo: string) => boolean
   /** Phase and count lines, for a human watching. */
   progress?: (message: string) => void
   /** Everything deleted (or that would be, in a dry run), as it is decided. */
@@ -271,7 +273,8 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
 
   /** Step 1 for one repository. */
   async function markRepository(repo: string): Promise<void> {
-    const policy = options.retention ? policyFor(options.retention, repo) : undefined
+    const applies = options.retentionApplies
+    const policy = options.retention ? policyFor(applies ? options.retention.filter((p) => applies(p, repo)) : options.retention, repo) : undefined
     if (policy) {
       for (const expired of await planRetention(driver, repo, policy, started, concurrency)) {
         emit({ kind: 'tag', repo, tag: expired.tag, pushedAt: expired.pushedAt })

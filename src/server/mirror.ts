@@ -8,11 +8,11 @@ import type { Config } from '../config/schema.js'
 import type { AppEnv } from '../http/env.js'
 import { createEviction } from '../mirror/eviction.js'
 import { createMirror, type Mirror } from '../mirror/registry.js'
-import { createRouter, isDockerHub, type MirrorUpstream, type Router } from '../mirror/routes.js'
+import { createRouter, isDockerHub, type MirrorUpstream, retentionNamesRepository, type Router } from '../mirror/routes.js'
 import { createUpstreamClient } from '../mirror/upstream.js'
 import type { Logger } from '../observe/log.js'
 import { RegistryError } from '../oci/errors.js'
-import type { Eviction } from '../registry/gc.js'
+import type { Eviction, GcOptions } from '../registry/gc.js'
 import type { Registry } from '../registry/index.js'
 import type { StorageDriver } from '../storage/driver.js'
 
@@ -55,6 +55,14 @@ export function mirrorEviction(config: Config, driver: StorageDriver): Eviction 
   if (upstreams.length === 0 || (config.mirror.maxsize === undefined && evictAfterMs === 0)) return undefined
   const router = createRouter(upstreams, async () => false)
   return createEviction(driver, { isCopy: router.isCopy, maxBytes: config.mirror.maxsize, evictAfterMs })
+}
+
+/** GC's retention with a pull-through cache: policies leave its copies alone unless they name its prefix. */
+export function mirrorRetention(config: Config): GcOptions['retentionApplies'] {
+  const upstreams = mirrorUpstreams(config)
+  if (upstreams.length === 0) return undefined
+  const names = retentionNamesRepository(upstreams)
+  return (policy, repo) => names(policy.repositories, repo)
 }
 
 /** Pushes (and upload sessions, mounts, manifest PUTs) into a mirrored name: 405 UNSUPPORTED, before any body is read. */

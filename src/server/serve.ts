@@ -23,7 +23,7 @@ import type { StorageDriver } from '../storage/driver.js'
 import { collectGarbage, formatSummary } from '../registry/gc.js'
 import { metrics } from '../observe/metrics.js'
 import { createUiAccess } from './ui-access.js'
-import { createMirrorFor, mirrorEviction } from './mirror.js'
+import { createMirrorFor, mirrorEviction, mirrorRetention } from './mirror.js'
 
 export interface RunningRegistry {
   url: string
@@ -180,6 +180,7 @@ function scheduleGc(config: Config, driver: StorageDriver, log: Logger): NodeJS.
         graceMs: config.gc.grace, deleteUntagged: config.gc.deleteuntagged, retention: config.retention,
         progress: (message) => log.debug(message),
         evict: mirrorEviction(config, driver),
+        retentionApplies: mirrorRetention(config),
       })
       log.info(formatSummary(summary), { gc: summary })
       metrics.gcRuns.inc(['ok'])

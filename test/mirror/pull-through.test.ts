@@ -5,7 +5,7 @@
  * users do: skopeo and podman by prefix, a real dockerd by `registry-mirrors`, ctr by hosts.toml.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
@@ -15,6 +15,7 @@ import { busyboxAvailable, fileLayer, type Fixtures, writeFixtures } from '../e2
 import { DOCKERD, type Dockerd, startDockerd } from '../support/dockerd.js'
 import { sha256 } from '../support/oci-client.js'
 import { DOCKER_REGISTRY, removeDir, requirePart, ROOT, type Running, startEnlil, tempDir } from '../support/processes.js'
+import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from '../support/s3.js'
 import { type CountingProxy, startCountingProxy, startHtpasswdDistribution } from './upstreams.js'
 
 const run = promisify(execFile)
@@ -27,6 +28,7 @@ const available = requirePart(existsSync(DOCKER_REGISTRY), 'Debian\'s docker-reg
   && requirePart(busyboxAvailable(), 'a static busybox (the test image)', 'apt-get install busybox-static')
 const dockerAvailable = existsSync(DOCKERD) && existsSync('/usr/bin/ctr')
 const podmanAvailable = existsSync('/usr/bin/podman')
+const s3 = available ? requireS3() : undefined
 
 describe.skipIf(!available)('pull-through cache', () => {
   let work: string
@@ -36,8 +38,9 @@ describe.skipIf(!available)('pull-through cache', () => {
   let proxy: CountingProxy
   let mirror: Running
   let mirrorConfig: string
+  const mirrorEnv = { TOK_USER: USER, TOK_PASSWORD: PASSWORD }
   /** Extra images with layers of their own (nothing else shares their blobs). */
-  const own = ['cut', 'corrupt', 'down', 'evict-a', 'evict-b', 'evict-c', 'wide']
+  const own = ['cut', 'corrupt', 'down', 'evict-a', 'evict-b', 'evict-c', 'wide', 'on-s3']
 
   const skopeo = (args: string[]) => run('skopeo', args, { env: { ...process.env, HOME: work }, timeout: 120_000, maxBuffer: 16 << 20 }).then((r) => r.stdout)
   const src = (tag: string) => `oci:${fixtures.layout.dir}:${tag}`
@@ -57,6 +60,8 @@ describe.skipIf(!available)('pull-through cache', () => {
     work = tempDir('mirror')
     fixtures = await writeFixtures(work)
     for (const tag of own) fixtures.layout.tag(fixtures.layout.image([fileLayer(fixtures.layout, work, tag, randomBytes(300_000))]), tag)
+    // Past the 400KiB repository quota of the mirror's config.
+    fixtures.layout.tag(fixtures.layout.image([fileLayer(fixtures.layout, work, 'big', randomBytes(600_000))]), 'big')
 
     mkdirSync(join(work, 'distribution'))
     distribution = await startHtpasswdDistribution(join(work, 'distribution'), USER, PASSWORD)
@@ -64,7 +69,7 @@ describe.skipIf(!available)('pull-through cache', () => {
     const fill = async (target: Running, repos: [string, string][]) => {
       for (const [tag, repo] of repos) await skopeo(['copy', '--all', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', creds, src(tag), `docker://${host(target)}/${repo}`])
     }
-    await fill(distribution, [['busybox', 'library/busybox:latest'], ['multi', 'library/multi:1'], ['layers', 'team/layers:1'], ...own.map((t): [string, string] => [t, `own/${t}:1`])])
+    await fill(distribution, [['busybox', 'library/busybox:latest'], ['multi', 'library/multi:1'], ['layers', 'team/layers:1'], ...own.map((t): [string, string] => [t, `own/${t}:1`]), ['big', 'own/big:1']])
 
     mkdirSync(join(work, 'token'))
     writeFileSync(join(work, 'token/users'), `${USER}:${bcrypt.hashSync(PASSWORD, 8)}\n`)
@@ -79,12 +84,17 @@ describe.skipIf(!available)('pull-through cache', () => {
       '  upstreams:',
       upstream('hub', proxy.url, 'registrymirror: true, ttl: 1h'),
       upstream('short', proxy.url, 'ttl: 1s'),
-      upstream('tok', tokenUpstream.url, 'ttl: 1h'),
+      // This one's account comes from the environment (mirrorEnv), as a secret store would give it.
+      `    - { prefix: tok, url: "${tokenUpstream.url}", usernameenv: TOK_USER, passwordenv: TOK_PASSWORD, library: true, timeout: 2s, ttl: 1h }`,
       '  maxsize: 400KiB',
+      // A catch-all repository quota and retention policy, written for pushed repositories.
+      'quotas: { repositories: [{ match: "/.+/", limit: 400KiB }] }',
+      'retention:',
+      '  - { repositories: "*/*/*", tags: "1", keeplast: 0 }',
       'metrics: { public: true }',
       '',
     ].join('\n'))
-    mirror = await startEnlil(join(work, 'mirror'), { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1', ENLIL_GC_GRACE: '0s' })
+    mirror = await startEnlil(join(work, 'mirror'), { ...mirrorEnv, REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1', ENLIL_GC_GRACE: '0s' })
   }, 180_000)
 
   afterAll(async () => {
@@ -140,6 +150,26 @@ describe.skipIf(!available)('pull-through cache', () => {
     await skopeo(['copy', '--dest-tls-verify=false', '--preserve-digests', src('evict-a'), `docker://${host(mirror)}/local/app:1`])
   })
 
+  it('a mount from a mirrored name (from=hub/busybox) links the stored copy (hub/library/busybox) into a pushed repository', async () => {
+    const busybox = await manifestOf('/v2/hub/busybox/manifests/latest')
+    const config = busybox.blobs[0]!
+    const res = await fetch(`${mirror.url}/v2/local/app/blobs/uploads/?mount=${config}&from=hub/busybox`, { method: 'POST' })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('docker-content-digest')).toBe(config)
+    expect((await get(`/v2/local/app/blobs/${config}`)).status).toBe(200)
+  })
+
+  it('a repository quota holds pushes but never refuses a pull-through, however large the copy', async () => {
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/own/big:1`, `oci:${join(work, 'big')}:big`])
+    const big = await manifestOf('/v2/hub/own/big/manifests/1')
+    expect(big.blobs.every((d) => storedBlob(join(work, 'mirror'), d))).toBe(true)
+    // The same layer pushed to a repository of this registry is held to the quota.
+    const layer = big.blobs[1]!
+    const push = await fetch(`${mirror.url}/v2/local/big/blobs/uploads/?digest=${layer}`, { method: 'POST', body: readFileSync(join(fixtures.layout.dir, 'blobs/sha256', layer.slice(7))), headers: { 'Content-Type': 'application/octet-stream' } })
+    expect(push.status).toBe(507)
+    expect(JSON.stringify(await push.json())).toMatch(/DENIED.*quota exceeded: repository local\/big/)
+  })
+
   it('8 clients pulling one cold image at once cause one manifest fetch and one fetch per blob', async () => {
     proxy.reset()
     await Promise.all(Array.from({ length: 8 }, (_, i) => skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/team/layers:1`, `oci:${join(work, `eight-${i}`)}:layers`])))
@@ -151,8 +181,8 @@ describe.skipIf(!available)('pull-through cache', () => {
   it('two instances on one store: one manifest fetch and one fetch per blob for 8 clients', async () => {
     proxy.reset()
     const root = join(work, 'shared')
-    const a = await startEnlil(root, { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
-    const b = await startEnlil(root, { REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
+    const a = await startEnlil(root, { ...mirrorEnv, REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
+    const b = await startEnlil(root, { ...mirrorEnv, REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' })
     try {
       await Promise.all(Array.from({ length: 8 }, (_, i) => skopeo(['copy', '--src-tls-verify=false', `docker://${host(i % 2 ? a : b)}/hub/own/wide:1`, `oci:${join(work, `two-${i}`)}:wide`])))
       expect(proxy.manifestGets).toEqual(new Map([['own/wide:1', 1]]))
@@ -160,6 +190,38 @@ describe.skipIf(!available)('pull-through cache', () => {
       expect([...proxy.blobGets.values()]).toEqual([1, 1])
     } finally {
       await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  it.skipIf(!s3)('on S3 (Ceph RGW): two instances share one fetch per blob through leases there, then serve the copy by redirect', async () => {
+    proxy.reset()
+    const bucket = `mirror-${randomBytes(4).toString('hex')}`
+    await createBucket(bucket)
+    const env = { ...mirrorEnv, ...enlilS3Environment(bucket), REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1' }
+    const a = await startEnlil(join(work, 'unused-a'), env)
+    const b = await startEnlil(join(work, 'unused-b'), env)
+    try {
+      await Promise.all(Array.from({ length: 4 }, (_, i) => skopeo(['copy', '--src-tls-verify=false', `docker://${host(i % 2 ? a : b)}/hub/own/on-s3:1`, `oci:${join(work, `s3-${i}`)}:on-s3`])))
+      expect(proxy.manifestGets).toEqual(new Map([['own/on-s3:1', 1]]))
+      expect(proxy.blobGets.size).toBe(2)
+      expect([...proxy.blobGets.values()]).toEqual([1, 1])
+      // Stored and verified on S3: a blob GET now answers with a presigned URL of the bucket.
+      const fetched = [...proxy.blobGets.keys()]
+      proxy.mode = 'down'
+      for (const digest of fetched) {
+        const res = await fetch(`${a.url}/v2/hub/own/on-s3/blobs/${digest}`, { redirect: 'manual' })
+        expect(res.status).toBe(307)
+        const location = res.headers.get('location')!
+        expect(location.startsWith(s3!.endpoint)).toBe(true)
+        const bytes = Buffer.from(await (await fetch(location)).arrayBuffer())
+        expect(`sha256:${sha256(bytes).replace(/^sha256:/, '')}`).toBe(digest)
+      }
+      await skopeo(['copy', '--src-tls-verify=false', `docker://${host(b)}/hub/own/on-s3:1`, `oci:${join(work, 's3-again')}:on-s3`])
+      expect(proxy.blobGets.size).toBe(2)
+    } finally {
+      proxy.mode = 'pass'
+      await Promise.all([a.stop(), b.stop()])
+      await deleteBucket(bucket)
     }
   })
 
@@ -272,6 +334,8 @@ describe.skipIf(!available)('pull-through cache', () => {
     const viaTag = await get(`/v2/hub/library/busybox/manifests/${tag}`)
     expect(viaTag.status).toBe(200)
     expect(Buffer.from(await viaTag.arrayBuffer()).toString()).toBe(fallback)
+    // Both accounts (from the file, and from the environment for tok/) were used and never logged.
+    expect(mirror.output()).not.toContain(PASSWORD)
   })
 
   it('GC evicts the least recently pulled mirrored repositories under mirror.maxsize and keeps pushed ones', async () => {
@@ -281,12 +345,16 @@ describe.skipIf(!available)('pull-through cache', () => {
       await new Promise((r) => setTimeout(r, 50))
     }
     const a = await manifestOf('/v2/hub/own/evict-a/manifests/1')
+    await skopeo(['copy', '--dest-tls-verify=false', '--preserve-digests', src('evict-b'), `docker://${host(mirror)}/local/keep/app:1`])
     const gc = await run(process.execPath, [join(ROOT, 'dist/main.js'), 'gc', mirrorConfig, '--grace', '0s'], {
-      env: { ...process.env, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(work, 'mirror') }, timeout: 120_000,
+      env: { ...process.env, ...mirrorEnv, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(work, 'mirror') }, timeout: 120_000,
     })
     expect(gc.stdout).toContain('mirrored repository hub/own/evict-a (evicted from the cache)')
     expect(gc.stdout).not.toContain('hub/own/evict-c (evicted')
     expect(gc.stdout).not.toMatch(/local\/app \(evicted/)
+    // Retention: the policy for */*/* takes the pushed tag and leaves the cached ones (hub/own/evict-c:1, served below) to eviction.
+    expect(gc.stdout).toMatch(/deleting tag local\/keep\/app:1 /)
+    expect(gc.stdout).not.toMatch(/deleting tag (hub|short|tok)\//)
     proxy.mode = 'down'
     try {
       // The most recent copy is still served without the upstream; the evicted one is gone.
