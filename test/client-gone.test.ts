@@ -5,6 +5,7 @@
  */
 import net from 'node:net'
 import { createHash, randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { removeDir, type Running, startEnlil, tempDir } from './support/processes.js'
@@ -70,5 +71,45 @@ describe('a client that goes away mid-upload', () => {
     expect((await fetch(done, { method: 'PUT' })).status).toBe(201)
     const pulled = Buffer.from(await (await fetch(`${enlil.url}/v2/gone/app/blobs/${digest}`)).arrayBuffer())
     expect(pulled.equals(blob)).toBe(true)
+  })
+})
+
+describe('a refusal that cuts a body short is no client leaving', () => {
+  let dir: string
+  let enlil: Running
+  beforeAll(async () => {
+    dir = tempDir('quota-mid-body')
+    writeFileSync(join(dir, 'enlil.yml'), 'quotas:\n  repositories: [{match: "small/*", limit: 1MiB}]\n')
+    enlil = await startEnlil(join(dir, 'data'), { ENLIL_CONFIG: join(dir, 'enlil.yml'), REGISTRY_LOG_LEVEL: 'info', REGISTRY_LOG_ACCESSLOG_DISABLED: 'false' })
+  })
+  afterAll(async () => {
+    await enlil?.stop()
+    removeDir(dir)
+  })
+
+  it('a streamed PATCH past a repository quota gets 507 DENIED, and is logged so', async () => {
+    const start = await fetch(`${enlil.url}/v2/small/app/blobs/uploads/`, { method: 'POST' })
+    expect(start.status).toBe(202)
+    const location = new URL(start.headers.get('location')!, enlil.url)
+    // No length announced (as skopeo streams a compressed layer): the quota cuts it mid-body.
+    const chunks = Array.from({ length: 8 }, () => randomBytes(512 * 1024))
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = chunks.shift()
+        if (next) controller.enqueue(next)
+        else controller.close()
+      },
+    })
+    const res = await fetch(location, { method: 'PATCH', body, headers: { 'Content-Type': 'application/octet-stream' }, duplex: 'half' } as RequestInit)
+    expect(res.status, enlil.output().slice(-3000)).toBe(507)
+    const { errors } = (await res.json()) as { errors: { code: string; message: string }[] }
+    expect(errors[0]!.code).toBe('DENIED')
+    expect(errors[0]!.message).toContain('quota')
+    let logged: LogLine | undefined
+    for (let i = 0; i < 100 && !logged; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      logged = lines(enlil.output()).find((l) => l.msg === 'request' && l.method === 'PATCH')
+    }
+    expect(logged).toMatchObject({ status: 507 })
   })
 })

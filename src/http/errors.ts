@@ -19,7 +19,11 @@ export function onError(err: Error, c: Context<AppEnv>): Response {
     outgoing.destroy()
     return RESPONSE_ALREADY_SENT
   }
-  if (requestBrokeOff(c.env?.incoming)) {
+  // A refusal of ours that cut the body short (a quota met mid-upload) is answered while the
+  // client is still there; only a connection that closed is the client's leaving.
+  const socket = c.env?.outgoing?.socket ?? c.env?.incoming?.socket
+  const refusedMidBody = isRegistryError(err) && socket != null && !socket.destroyed
+  if (!refusedMidBody && requestBrokeOff(c.env?.incoming)) {
     // The request broke off because its client left: nobody hears an answer, and it is no error of ours.
     c.var.log?.info('client closed the request', { method: c.req.method, path: c.req.path, reason: err.message })
     return new Response(null, { status: CLIENT_CLOSED_REQUEST })
