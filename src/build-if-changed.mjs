@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 
 const root = resolve(import.meta.dirname, '..')
@@ -60,6 +60,8 @@ rmSync(stampFile, { force: true })
 console.error('enlil: compiling src/ (tsc)')
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' })
 if (tsc.status !== 0) process.exit(tsc.status ?? 1)
+// The package's bin: `npx enlil` in the clone runs it by its path.
+chmodSync(join(root, 'dist', 'main.js'), 0o755)
 // The hash of the sources as they were when the build started: had they changed during it, the
 // next start compiles again.
 writeFileSync(stampFile, `${JSON.stringify({ source: hash, built: builtHash() })}\n`)
