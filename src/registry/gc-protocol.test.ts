@@ -292,11 +292,67 @@ describe('GC protocol: a push re-using an old unreferenced blob, against each st
     expect(await store.list(paths.gcRuns)).not.toContain(dead)
   })
 
-  it('a store that does not refuse a second create: GC refuses to delete anything', async () => {
+  it('a HEAD between GC writing its batches and reading the uses: both see each other, the blob stays, and the client (told 404) uploads it again harmlessly', async () => {
     const old = await oldBlob('app')
-    const naive: StorageDriver = { ...store, createOnce: async (path, data) => { await store.putContent(path, data); return true } }
-    await expect(collectGarbage(naive, { graceMs: HOUR })).rejects.toThrow(/does not refuse a second create/)
+    let head: unknown = 'not asked'
+    const gcStore: StorageDriver = {
+      ...store,
+      list: async (path) => {
+        // GC wrote its batches and is about to list `keep/`: the HEAD writes `keep` and finds the batch.
+        if (path.endsWith('/keep') && head === 'not asked') head = await registry.blobs.statForReuse('app', old.digest)
+        return store.list(path)
+      },
+    }
+    const summary = await collectGarbage(gcStore, { graceMs: HOUR, protocol: { settleMs: SETTLE } })
+    expect(head).toBeUndefined()
+    expect(summary).toMatchObject({ blobsDeleted: 0, blobsReused: 1 })
     expect(await bytesExist(old.digest)).toBe(true)
+    await registry.uploads.putMonolithic('app', old.digest, Readable.from([old.bytes]))
+    const config = await configBlob('app')
+    const body = manifestOf(config, old.digest)
+    await putTag('app', 'v1', body)
+    await expectPullable('app', 'v1', body, [old])
+  })
+
+  it('a HEAD whose use lands only after GC read the uses then finds the batch: 404, and the blob goes', async () => {
+    const old = await oldBlob('app')
+    const keep = held.hold((path) => path.includes('/keep/'))
+    let head: Promise<unknown> | undefined
+    const summary = await gc({
+      rechecked: async () => {
+        head = registry.blobs.statForReuse('app', old.digest)
+        await keep.reached
+      },
+      decided: async () => {
+        keep.release()
+        expect(await head).toBeUndefined()
+      },
+    })
+    expect(summary).toMatchObject({ blobsDeleted: 1, blobsReused: 0 })
+    expect(await bytesExist(old.digest)).toBe(false)
+  })
+
+  it('deletes in batches: of 25 old blobs in batches of 10, the one a HEAD used during the decisions stays, the other 24 go', async () => {
+    const olds = await Promise.all(Array.from({ length: 25 }, (_, i) => oldBlob(`app${i % 3}`)))
+    const used = olds[13]!
+    let asked = false
+    const gcStore: StorageDriver = {
+      ...store,
+      list: async (path) => {
+        if (path.endsWith('/keep') && !asked) {
+          asked = true
+          // Written before GC lists the uses: this HEAD kept its blob (it may still answer 404).
+          await registry.blobs.statForReuse(`app${13 % 3}`, used.digest)
+          const [run] = await store.list(paths.gcRuns)
+          expect((await store.list(paths.gcBatches(run!))).sort()).toEqual(['000000', '000001', '000002'])
+        }
+        return store.list(path)
+      },
+    }
+    const summary = await collectGarbage(gcStore, { graceMs: HOUR, protocol: { settleMs: SETTLE, batchSize: 10 } })
+    expect(summary).toMatchObject({ blobsDeleted: 24, blobsReused: 1, layerLinksDeleted: 24 })
+    for (const b of olds) expect(await bytesExist(b.digest), b.digest.value).toBe(b === used)
+    expect(await registry.blobs.stat(`app${13 % 3}`, used.digest)).toBeDefined()
   })
 
   it('the run leaves its summary for the UI and metrics, and removes its decisions', async () => {
@@ -306,6 +362,6 @@ describe('GC protocol: a push re-using an old unreferenced blob, against each st
     expect(record).toMatchObject({ blobsDeleted: 1, bytesFreed: 3000, dryRun: false })
     expect(typeof record.finishedAt).toBe('string')
     const [run] = await store.list(paths.gcRuns)
-    expect(await store.list(`${paths.gcRunFolder(run!)}/decisions`)).toEqual([])
+    expect(await store.list(paths.gcRunFolder(run!))).toEqual([])
   })
 })

@@ -1,7 +1,7 @@
 /**
  * @module The protocol between garbage collection and pushes: no blob that a push re-uses is ever
  * deleted under it, on any number of processes and instances sharing one store, with nothing held
- * in memory that another process needs.
+ * in memory that another process needs, and deletions in batches of a thousand.
  *
  * A *use* of a blob is what a push relies on: a HEAD answered 200 (the client skips the upload), a
  * mount, an upload finding the bytes already stored, the blobs a manifest PUT references and its
@@ -11,40 +11,48 @@
  * Store objects (under `_enlil/gc/`, see paths.ts):
  * - `runs/<run>`: JSON `{ id, startedAt, expiresAt, finishedAt? }`, written when a run starts and
  *   renewed while it runs (its lease); kept for a while after it finished.
- * - `<run>/decisions/<alg>-<hex>`: `keep` or `delete`, created once (`createOnce`): the single
- *   point where a use and a deletion meet. Whoever creates it first decides.
- * - `<run>/deleted/<alg>-<hex>`: the bytes of a blob decided `delete` are gone: bytes stored
- *   under the digest after that are a new push's, and no longer doomed.
+ * - `<run>/keep/<alg>-<hex>`: a use of the blob while the run was active.
+ * - `<run>/batches/<n>`: a JSON list of up to BATCH_SIZE digests GC means to delete; all of a run's
+ *   batches are written before GC lists `keep/`.
+ * - `<run>/batches/<n>.done`: the bytes of batch n's deleted blobs are gone: bytes stored under one
+ *   of those digests after that are a new push's, and no longer doomed.
  *
  * GC, in order:
  * 1. publishes `runs/<run>` (P), then marks and lists candidates: unmarked blobs whose bytes are
  *    older than `start - grace`;
  * 2. waits until P + SETTLE_MS, then lists every repository again (revisions and tags pushed
- *    meanwhile keep their blobs), and stats the layer links of the candidates: a link written or
- *    touched after `start - grace` keeps its blob;
- * 3. for each remaining candidate creates the decision `delete`; where a use created `keep` first,
- *    the blob stays. Then its links, its bytes, and `deleted`. Nothing is deleted unless the run
- *    renewed its lease within LEASE_MS - LEASE_MARGIN_MS.
+ *    meanwhile keep their blobs), and reads the times of the candidates' layer links: a link
+ *    written or touched after `start - grace` keeps its blob;
+ * 3. writes the remaining candidates as batches, then lists `keep/`: a blob kept by a use stays.
+ *    Per batch, the links and bytes of the others go (DeleteObjects, a thousand keys a request),
+ *    then `<n>.done`. Nothing is deleted unless the run renewed its lease within LEASE_MS -
+ *    LEASE_MARGIN_MS.
  *
  * A use, on any process:
- * - reads the runs (a listing cached VIEW_TTL_MS) and, for each active run, creates the decision
- *   `keep` for each blob it uses (once per run and blob in a process). A blob decided `delete` is
- *   treated as missing: HEAD 404, no mount, MANIFEST_BLOB_UNKNOWN; an upload of it waits for
- *   `deleted` and then stores its bytes anew.
+ * - reads the runs (a listing cached VIEW_TTL_MS) and, for each active run, writes `keep` for each
+ *   blob it uses, then lists the run's batches (reading each batch once per process: they never
+ *   change). A blob in a batch is *doomed* until the batch is done, then *gone*; else it is kept
+ *   for good (once per run and blob in a process). A doomed blob is treated as missing: HEAD 404,
+ *   no mount, MANIFEST_BLOB_UNKNOWN; an upload of it waits for `.done` and stores its bytes anew.
  * - must finish its effect (the link, touch or revision it writes) within SETTLE_MS of when its
  *   view of the runs was read; when it took longer it claims again under a fresh view (and undoes
- *   or refuses what a `delete` decision contradicts).
+ *   or refuses what a batch contradicts).
  * - a HEAD 200, a mount and an upload rewrite the layer link when it is older than TOUCH_AFTER_MS,
  *   so its time says when the blob was last used (at most a second or two old).
  *
+ * Why a use and a deletion never both win: the use writes `keep` (k) and then lists the batches;
+ * GC writes the batch (b) and then lists `keep/` (l > b). The store lists what was written before
+ * (strong read-after-write, as S3, Tigris, Ceph RGW and a folder give). If k < l, GC sees `keep`
+ * and the blob stays. Otherwise b < l < k, so the use's listing sees the batch and the use does not
+ * rely on the blob. (Both may happen: the blob stays and the client uploads it again, harmlessly.)
+ *
  * Why nothing is lost: take a use whose view was read at f and whose effect landed at e ≤ f +
- * SETTLE_MS. If f is after P, the use saw the run and its `keep` decision came before GC's
- * `delete` (then the blob stays) or after it (then the use saw `delete` and did not rely on the
- * blob). If f is before P, then e < P + SETTLE_MS ≤ the time GC re-lists and stats links in step
- * 2, which therefore sees the revision, tag or fresh link the use wrote. Uses before the run
- * started left a link time no older than the grace period (plus the two seconds of slack GC adds
- * for whole-second store times and TOUCH_AFTER_MS). Only durations are compared on one clock;
- * across machines only the lease needs clocks within LEASE_MARGIN_MS + CLOCK_SKEW_MS of each other.
+ * SETTLE_MS. If f is after P, the use saw the run and wrote `keep`: see above. If f is before P,
+ * then e < P + SETTLE_MS ≤ the time GC re-lists and reads link times in step 2, which therefore
+ * sees the revision, tag or fresh link the use wrote. Uses before the run started left a link time
+ * no older than the grace period (plus the two seconds of slack GC adds for whole-second store
+ * times and TOUCH_AFTER_MS). Only durations are compared on one clock; across machines only the
+ * lease needs clocks within LEASE_MARGIN_MS + CLOCK_SKEW_MS of each other.
  *
  * Cached facts: a process that sees a run it had not seen drops what it believed about the
  * existence of bytes (the epoch), so no cache outlives a deletion it could have seen.
@@ -53,6 +61,7 @@ import { randomUUID } from 'node:crypto'
 import type { Digest } from '../oci/digest.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { LruCache } from './cache.js'
+import { forEachLimit } from './parallel.js'
 import { paths } from './paths.js'
 
 /** How long a process believes its listing of GC runs. */
@@ -71,6 +80,8 @@ export const CLOCK_SKEW_MS = 10_000
 export const TOUCH_AFTER_MS = 1_000
 /** Finished runs stay listed this long (processes that see them drop cached existence). */
 export const FINISHED_KEPT_MS = 60 * 60_000
+/** Digests per batch: one DeleteObjects request holds a thousand keys. */
+export const BATCH_SIZE = 1_000
 
 interface RunRecord {
   id: string
@@ -79,7 +90,7 @@ interface RunRecord {
   finishedAt?: string
 }
 
-/** `gone`: decided `delete`, and the bytes were deleted (what is there now was pushed since). */
+/** `delete`: in a batch GC is deleting; `gone`: that batch is done (what is there now was pushed since). */
 export type Decision = 'keep' | 'delete' | 'gone'
 
 export interface Clocks {
@@ -152,6 +163,26 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
   const seen = new Set<string>()
   /** `run/digest` → decision, final once known. */
   const decisions = new LruCache<string, Decision>(100_000)
+  /** `run/batch` → its digests: a batch never changes once written. */
+  const batchContents = new LruCache<string, ReadonlySet<string>>(200)
+
+  /** The run's batches as listed now (one request), their contents read once per process. */
+  async function readBatches(run: string): Promise<{ batchOf: (digest: string) => string | undefined; done: ReadonlySet<string> }> {
+    const names = await driver.list(paths.gcBatches(run))
+    const done = new Set(names.filter((n) => n.endsWith('.done')).map((n) => n.slice(0, -'.done'.length)))
+    const ids = names.filter((n) => !n.endsWith('.done'))
+    const contents = await Promise.all(ids.map(async (id) => {
+      const cached = batchContents.get(`${run}/${id}`)
+      if (cached) return cached
+      const bytes = await driver.getContent(paths.gcBatch(run, id))
+      // Gone since the listing: the run finished and its folder went; it deletes nothing more.
+      if (!bytes) return new Set<string>()
+      const digests = new Set(JSON.parse(bytes.toString('utf8')) as string[])
+      batchContents.set(`${run}/${id}`, digests)
+      return digests
+    }))
+    return { batchOf: (digest) => ids.find((_, i) => contents[i]!.has(digest)), done }
+  }
 
   async function fetchView(): Promise<GcView> {
     const fetchedAt = clocks.monotonic()
@@ -188,21 +219,23 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
 
     async claim(view, digests) {
       const doomed = new Set<string>()
-      await Promise.all(view.active.flatMap((run) => digests.map(async (d) => {
-        const memo = `${run}/${d.value}`
-        let decision = decisions.get(memo)
-        if (!decision) {
-          const path = paths.gcDecision(run, decisionKey(d))
-          if (await driver.createOnce(path, 'keep')) decision = 'keep'
-          else decision = (await driver.getContent(path))?.toString('utf8') === 'delete' ? 'delete' : 'keep'
+      await Promise.all(view.active.map(async (run) => {
+        const open = digests.filter((d) => {
+          const decision = decisions.get(`${run}/${d.value}`)
+          return decision !== 'keep' && decision !== 'gone'
+        })
+        if (open.length === 0) return
+        // `keep` first, the batches after: the order the argument in the module comment needs. A
+        // blob found doomed before has its `keep` written already.
+        await Promise.all(open.filter((d) => !decisions.get(`${run}/${d.value}`)).map((d) => driver.putContent(paths.gcKeep(run, decisionKey(d)), '')))
+        const batches = await readBatches(run)
+        for (const d of open) {
+          const batch = batches.batchOf(d.value)
+          const decision: Decision = batch === undefined ? 'keep' : batches.done.has(batch) ? 'gone' : 'delete'
+          decisions.set(`${run}/${d.value}`, decision)
+          if (decision === 'delete') doomed.add(d.value)
         }
-        // Once the doomed bytes are gone, what is stored under the digest later is a new push's; so
-        // once the run is over (its folder removed with the marker: it deletes nothing more).
-        if (decision === 'delete' && ((await driver.stat(paths.gcDeleted(run, decisionKey(d)), 'file'))
-          || !(await driver.stat(paths.gcDecision(run, decisionKey(d)), 'file')))) decision = 'gone'
-        decisions.set(memo, decision)
-        if (decision === 'delete') doomed.add(d.value)
-      })))
+      }))
       return doomed
     },
 
@@ -231,9 +264,9 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
       for (let i = 0; i < 1_000 && clocks.monotonic() < deadline; i++) {
         const view = await fence.view(true)
         const waiting = await Promise.all(view.active.map(async (run) => {
-          const decided = (await driver.getContent(paths.gcDecision(run, decisionKey(digest))))?.toString('utf8')
-          if (decided !== 'delete') return false
-          return (await driver.stat(paths.gcDeleted(run, decisionKey(digest)), 'file')) === undefined
+          const batches = await readBatches(run)
+          const batch = batches.batchOf(digest.value)
+          return batch !== undefined && !batches.done.has(batch)
         }))
         if (!waiting.some(Boolean)) return
         await new Promise((ok) => setTimeout(ok, 100))
@@ -250,10 +283,19 @@ export interface GcRunOptions {
   clocks?: Clocks
   settleMs?: number
   sleep?: (ms: number) => Promise<void>
+  /** Digests per batch (tests); BATCH_SIZE by default. */
+  batchSize?: number
   /** Lease timing, for tests. */
   leaseMs?: number
   renewMs?: number
   leaseMarginMs?: number
+}
+
+export interface DecidedBatch {
+  readonly id: string
+  readonly deleting: readonly Digest[]
+  /** Blobs of the batch a use kept. */
+  readonly kept: readonly Digest[]
 }
 
 /** GC's side of the protocol: one run, from publication to its record. */
@@ -261,20 +303,20 @@ export interface GcRun {
   readonly id: string
   /** Resolves once every use that could not see this run has landed its effect. */
   settled(): Promise<void>
-  /** Creates the `delete` decision; false when a use decided `keep` first. */
-  decide(digest: Digest): Promise<boolean>
-  /** Records that a doomed blob's bytes are gone (uploads waiting for them go on). */
-  deleted(digest: Digest): Promise<void>
+  /**
+   * Writes the blobs GC means to delete as batches, then reads which of them a use kept: resolves to
+   * each batch with the blobs it may delete. Called once per run, with every candidate.
+   */
+  decide(digests: readonly Digest[]): Promise<DecidedBatch[]>
+  /** Records that a batch's bytes are gone (uploads waiting for them go on). */
+  done(batch: DecidedBatch): Promise<void>
   /** Throws when the lease may have run out: nothing may be deleted any more. */
   assertLease(): void
   /** Marks the run finished and removes its decisions. */
   finish(): Promise<void>
 }
 
-/**
- * Starts a run: checks that the store has conditional creates, removes what runs that finished long
- * ago or died left behind, publishes this one and keeps its lease renewed until `finish`.
- */
+/** Starts a run: removes what runs that finished long ago or died left behind, publishes this one and keeps its lease renewed until `finish`. */
 export async function startGcRun(driver: StorageDriver, options: GcRunOptions = {}): Promise<GcRun> {
   const clocks = options.clocks ?? systemClocks
   const settleMs = options.settleMs ?? SETTLE_MS
@@ -282,12 +324,6 @@ export async function startGcRun(driver: StorageDriver, options: GcRunOptions = 
   const marginMs = options.leaseMarginMs ?? LEASE_MARGIN_MS
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)))
   const id = `${new Date(clocks.wall()).toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`
-
-  const probe = paths.gcProbe(id)
-  if (!(await driver.createOnce(probe, id)) || (await driver.createOnce(probe, 'again'))) {
-    throw new Error('the store does not refuse a second create of the same object, so garbage collection could not tell a push re-using a blob from none: refusing to delete anything')
-  }
-  await driver.delete(probe)
 
   for (const other of await driver.list(paths.gcRuns)) {
     const run = await readRun(driver, other)
@@ -320,14 +356,23 @@ export async function startGcRun(driver: StorageDriver, options: GcRunOptions = 
         throw new Error(`gc run ${id} could not renew its lease in the store for ${Math.round((clocks.monotonic() - renewedAt) / 1000)} s: stopping before deleting anything more`)
       }
     },
-    async decide(digest) {
+    async decide(digests) {
       run.assertLease()
-      const path = paths.gcDecision(id, decisionKey(digest))
-      if (await driver.createOnce(path, 'delete')) return true
-      return (await driver.getContent(path))?.toString('utf8') === 'delete'
+      const batches: Digest[][] = []
+      const size = options.batchSize ?? BATCH_SIZE
+      for (let i = 0; i < digests.length; i += size) batches.push(digests.slice(i, i + size))
+      const name = (i: number) => String(i).padStart(6, '0')
+      await forEachLimit(batches.keys(), 8, (i) => driver.putContent(paths.gcBatch(id, name(i)), JSON.stringify(batches[i]!.map((d) => d.value))))
+      // Every batch is written: only now may `keep/` be read (the module comment says why).
+      const kept = new Set(await driver.list(paths.gcKeeps(id)))
+      return batches.map((batch, i) => ({
+        id: name(i),
+        deleting: batch.filter((d) => !kept.has(decisionKey(d))),
+        kept: batch.filter((d) => kept.has(decisionKey(d))),
+      }))
     },
-    async deleted(digest) {
-      await driver.putContent(paths.gcDeleted(id, decisionKey(digest)), '')
+    async done(batch) {
+      await driver.putContent(paths.gcBatchDone(id, batch.id), '')
     },
     async finish() {
       stopped = true

@@ -18,19 +18,22 @@
  *    takes their blobs out of the candidates. The layer links of candidates are stat'ed: a link
  *    written or touched (a HEAD, a mount, an upload) within the grace period keeps its blob.
  *    Layer links to bytes that are gone are noted.
- * 4. Each remaining candidate is decided `delete` in the store unless a push decided `keep` first
- *    (gc-protocol.ts); then its links, then its bytes. Dangling links older than grace go too.
+ * 4. The remaining candidates are written as batches of a thousand and decided at once
+ *    (gc-protocol.ts): a blob a push used meanwhile stays. Per batch, the links go, then the bytes
+ *    (one DeleteObjects request per thousand keys on S3). Dangling links older than grace go too.
+ * Listing uses the store's flat `scan` where it has one (S3: a thousand keys with sizes and times
+ * per request), so neither candidates nor their links are stat'ed one by one.
  *
  * So a blob a push linked, mounted or was told exists (HEAD 200) within the grace period or during
  * the run is never deleted, and a manifest PUT never succeeds referencing a blob this deletes, on
  * any number of processes and instances: gc-protocol.ts has the argument.
  */
 import { tryParseDigest, type Digest } from '../oci/digest.js'
-import type { StorageDriver } from '../storage/driver.js'
+import type { ScannedKey, StorageDriver } from '../storage/driver.js'
 import { LruCache } from './cache.js'
 import { createCatalog } from './catalog.js'
 import { forEachLimit, mapLimit } from './parallel.js'
-import { type GcRunOptions, startGcRun } from './gc-protocol.js'
+import { BATCH_SIZE, type GcRunOptions, startGcRun } from './gc-protocol.js'
 import { BLOBS, paths } from './paths.js'
 import { planRetention, policyFor, type RetentionPolicy } from './retention.js'
 
@@ -48,6 +51,8 @@ export interface GcOptions {
   progress?: (message: string) => void
   /** Everything deleted (or that would be, in a dry run), as it is decided. */
   onDelete?: (item: GcItem) => void
+  /** Each batch of blobs deleted (a thousand at most), as it finishes: live progress for metrics. */
+  onBatch?: (blobs: number, bytes: number) => void
   /** Store requests in flight. */
   concurrency?: number
   now?: () => Date
@@ -157,6 +162,24 @@ async function listDigests(driver: StorageDriver, folder: string): Promise<Diges
   return out
 }
 
+/** Every key under a folder with its size and time, page by page (stores with `scan`). */
+async function* scanAll(driver: StorageDriver, folder: string): AsyncGenerator<ScannedKey> {
+  let after: string | undefined
+  for (let page = 0; page < 10_000_000; page++) {
+    const { entries, next } = await driver.scan!(folder, after)
+    yield* entries
+    if (next === undefined) return
+    after = next
+  }
+}
+
+/** Deletes small objects: in batches where the store has them, else each one's folder. */
+async function deleteObjects(driver: StorageDriver, objects: readonly { file: string; folder: string }[], concurrency: number): Promise<void> {
+  if (objects.length === 0) return
+  if (driver.deleteFiles) await driver.deleteFiles(objects.map((o) => o.file))
+  else await forEachLimit(objects, concurrency, (o) => driver.delete(o.folder))
+}
+
 export async function collectGarbage(driver: StorageDriver, options: GcOptions): Promise<GcSummary> {
   const started = (options.now ?? (() => new Date()))()
   // A positive grace gets two seconds on top: S3 keeps whole-second times, and a use rewrites a
@@ -182,6 +205,8 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
   /** `repo/tag` of tags a dry run's retention would remove. */
   const tagsDecided = new Set<string>()
   const cache = new LruCache<string, References>(100_000)
+  /** `repo@digest` → when its layer link was written or last touched, from step 3's listing (stores with `scan`). */
+  const linkTimes = new Map<string, Date>()
 
   async function references(d: string): Promise<References> {
     const cached = cache.get(d)
@@ -351,9 +376,25 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
         progress(`gc: ${repo}@${d} names ${child}, unlinked earlier in this run: link restored`)
       }
     }
+    if (driver.scan) {
+      // One listing gives the links and their times: no stat per candidate link.
+      for await (const entry of scanAll(driver, paths.layers(repo))) {
+        const [algorithm, hex, file] = entry.key.split('/')
+        const d = file === 'link' ? tryParseDigest(`${algorithm}:${hex}`) : undefined
+        if (!d || marked.has(d.value)) continue
+        suspectLinks.push({ repo, digest: d })
+        linkTimes.set(`${repo}@${d.value}`, entry.modifiedAt)
+      }
+      return
+    }
     for (const d of await listDigests(driver, paths.layers(repo))) {
       if (!marked.has(d.value)) suspectLinks.push({ repo, digest: d })
     }
+  }
+
+  /** When a layer link was written or last touched; undefined when it is gone. */
+  async function linkTime(repo: string, digest: Digest): Promise<Date | undefined> {
+    return linkTimes.get(`${repo}@${digest.value}`) ?? (await driver.stat(paths.layerLink(repo, digest), 'file'))?.modifiedAt
   }
 
   // Published before anything is marked: every push from here on records what it uses.
@@ -396,21 +437,36 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     // Step 2: candidates are unmarked blobs older than grace.
     const candidates = new Map<string, { digest: Digest; size: number }>()
     const young = new Set<string>()
+    const note = (d: Digest, size: number, modifiedAt: Date) => {
+      if (modifiedAt.getTime() >= cutoff) young.add(d.value)
+      else candidates.set(d.value, { digest: d, size })
+    }
+    const listed = () => { if (++summary.blobsScanned % 10_000 === 0) progress(`gc: listed ${summary.blobsScanned} blobs`) }
     for (const algorithm of await driver.list(BLOBS)) {
       const prefixes = await driver.list(`${BLOBS}/${algorithm}`)
       await forEachLimit(prefixes, Math.max(1, Math.floor(concurrency / 4)), async (prefix) => {
+        const folder = `${BLOBS}/${algorithm}/${prefix}`
+        if (driver.scan) {
+          // A flat listing carries sizes and times: no stat per candidate.
+          for await (const entry of scanAll(driver, folder)) {
+            const [hex, file] = entry.key.split('/')
+            const d = file === 'data' ? tryParseDigest(`${algorithm}:${hex}`) : undefined
+            if (!d) continue
+            listed()
+            if (!marked.has(d.value)) note(d, entry.size, entry.modifiedAt)
+          }
+          return
+        }
         const unmarked: Digest[] = []
-        for (const hex of await driver.list(`${BLOBS}/${algorithm}/${prefix}`)) {
+        for (const hex of await driver.list(folder)) {
           const d = tryParseDigest(`${algorithm}:${hex}`)
           if (!d) continue
-          if (++summary.blobsScanned % 10_000 === 0) progress(`gc: listed ${summary.blobsScanned} blobs`)
+          listed()
           if (!marked.has(d.value)) unmarked.push(d)
         }
         await forEachLimit(unmarked, Math.max(1, Math.floor(concurrency / 2)), async (d) => {
           const info = await driver.stat(paths.blobData(d))
-          if (!info || info.isDirectory) return
-          if (info.modifiedAt.getTime() >= cutoff) young.add(d.value)
-          else candidates.set(d.value, { digest: d, size: info.size })
+          if (info && !info.isDirectory) note(d, info.size, info.modifiedAt)
         })
       })
     }
@@ -434,8 +490,8 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     }
     await forEachLimit([...linksOf], concurrency, async ([d, repos]) => {
       if (marked.has(d)) return
-      const times = await Promise.all(repos.map((repo) => driver.stat(paths.layerLink(repo, candidates.get(d)!.digest), 'file')))
-      if (times.some((t) => t && t.modifiedAt.getTime() >= cutoff)) young.add(d)
+      const times = await Promise.all(repos.map((repo) => linkTime(repo, candidates.get(d)!.digest)))
+      if (times.some((t) => t && t.getTime() >= cutoff)) young.add(d)
     })
     const doomed = [...candidates.values()].filter((c) => !marked.has(c.digest.value) && !young.has(c.digest.value))
     summary.blobsInGrace = young.size
@@ -446,37 +502,47 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     await forEachLimit(suspectLinks, concurrency, async ({ repo, digest }) => {
       if (marked.has(digest.value) || young.has(digest.value) || candidates.has(digest.value)) return
       // Bytes not listed in step 2: gone (or written since, and then the link is young too).
-      const link = await driver.stat(paths.layerLink(repo, digest))
-      if (!link || link.modifiedAt.getTime() >= cutoff) return
+      const link = await linkTime(repo, digest)
+      if (!link || link.getTime() >= cutoff) return
       if (await driver.stat(paths.blobData(digest))) return
       run?.assertLease()
       emit({ kind: 'layer-link', repo, digest: digest.value })
       if (!dryRun) await driver.delete(paths.layer(repo, digest))
       summary.layerLinksDeleted++
     })
-    await forEachLimit(doomed, concurrency, async ({ digest, size }) => {
-      if (run) {
-        const deleting = await run.decide(digest)
-        await options.hooks?.decided?.(digest.value, deleting)
-        if (!deleting) {
-          summary.blobsReused++
-          return
-        }
-      }
-      for (const repo of linksOf.get(digest.value) ?? []) {
-        emit({ kind: 'layer-link', repo, digest: digest.value })
-        summary.layerLinksDeleted++
-      }
-      emit({ kind: 'blob', digest: digest.value, size })
+    const batches = run ? await run.decide(doomed.map((c) => c.digest)) : [{ id: 'dry run', deleting: doomed.map((c) => c.digest), kept: [] }]
+    for (const batch of batches) {
+      summary.blobsReused += batch.kept.length
+      if (!options.hooks?.decided) continue
+      for (const d of batch.kept) await options.hooks.decided(d.value, false)
+      for (const d of batch.deleting) await options.hooks.decided(d.value, true)
+    }
+    const toDelete = batches.reduce((n, b) => n + b.deleting.length, 0)
+    const deletingSince = Date.now()
+    // A few batches at a time: each is a handful of requests of a thousand keys.
+    await forEachLimit(batches, 4, async (batch) => {
+      const blobs = batch.deleting.map((d) => candidates.get(d.value)!)
+      const links = blobs.flatMap(({ digest }) => (linksOf.get(digest.value) ?? []).map((repo) => ({ repo, digest })))
+      for (const { repo, digest } of links) emit({ kind: 'layer-link', repo, digest: digest.value })
+      for (const { digest, size } of blobs) emit({ kind: 'blob', digest: digest.value, size })
       if (!dryRun) {
-        await Promise.all((linksOf.get(digest.value) ?? []).map((repo) => driver.delete(paths.layer(repo, digest))))
+        // Links first, then bytes: wherever a link is found its bytes are still there (a HEAD asks
+        // for the link each time).
         run?.assertLease()
-        await driver.delete(paths.blob(digest))
-        await run?.deleted(digest)
+        await deleteObjects(driver, links.map(({ repo, digest }) => ({ file: paths.layerLink(repo, digest), folder: paths.layer(repo, digest) })), concurrency)
+        run?.assertLease()
+        await deleteObjects(driver, blobs.map(({ digest }) => ({ file: paths.blobData(digest), folder: paths.blob(digest) })), concurrency)
+        await run?.done(batch)
       }
-      summary.blobsDeleted++
-      summary.bytesFreed += size
-      if (summary.blobsDeleted % 10_000 === 0) progress(`gc: ${dryRun ? 'would delete' : 'deleted'} ${summary.blobsDeleted}/${doomed.length} blobs`)
+      const bytes = blobs.reduce((n, b) => n + b.size, 0)
+      summary.layerLinksDeleted += links.length
+      summary.blobsDeleted += blobs.length
+      summary.bytesFreed += bytes
+      options.onBatch?.(blobs.length, bytes)
+      if (toDelete >= BATCH_SIZE) {
+        const seconds = Math.max(0.001, (Date.now() - deletingSince) / 1000)
+        progress(`gc: ${dryRun ? 'would delete' : 'deleted'} ${summary.blobsDeleted}/${toDelete} blobs (${Math.round(summary.blobsDeleted / seconds)} per second)`)
+      }
     })
   }
 }

@@ -21,8 +21,10 @@
  *                                                               subject is <subject>; GET referrers lists one folder
  *   _enlil/readonly                                             enlil's: present while `enlil readonly on` holds
  *   _enlil/gc/runs/<run>                                        enlil's: a GC run and its lease (gc-protocol.ts)
- *   _enlil/gc/<run>/decisions/<alg>-<hex>                       `keep` (a push used it) or `delete` (GC), created once
- *   _enlil/gc/<run>/deleted/<alg>-<hex>                         the bytes of a blob decided `delete` are gone
+ *   _enlil/gc/<run>/keep/<alg>-<hex>                            a push used the blob while the run was active
+ *   _enlil/gc/<run>/batches/<n>                                 JSON list of digests GC means to delete (written before
+ *                                                               it reads keep/)
+ *   _enlil/gc/<run>/batches/<n>.done                            the deletions of batch <n> are finished
  *   _enlil/gc/last-run.json                                     the summary of the last GC run
  *   _enlil/readyz                                               enlil's: rewritten by readiness checks (is the store writable?)
  *   _enlil/mirror/leases/<key>/<generation>                     enlil's: who fetches a blob or manifest from an upstream
@@ -44,9 +46,11 @@ export const paths = {
   gcRuns: `${V2}/_enlil/gc/runs`,
   gcRun: (run: string) => `${V2}/_enlil/gc/runs/${run}`,
   gcRunFolder: (run: string) => `${V2}/_enlil/gc/${run}`,
-  gcProbe: (run: string) => `${V2}/_enlil/gc/${run}/probe`,
-  gcDecision: (run: string, key: string) => `${V2}/_enlil/gc/${run}/decisions/${key}`,
-  gcDeleted: (run: string, key: string) => `${V2}/_enlil/gc/${run}/deleted/${key}`,
+  gcKeeps: (run: string) => `${V2}/_enlil/gc/${run}/keep`,
+  gcKeep: (run: string, key: string) => `${V2}/_enlil/gc/${run}/keep/${key}`,
+  gcBatches: (run: string) => `${V2}/_enlil/gc/${run}/batches`,
+  gcBatch: (run: string, batch: string) => `${V2}/_enlil/gc/${run}/batches/${batch}`,
+  gcBatchDone: (run: string, batch: string) => `${V2}/_enlil/gc/${run}/batches/${batch}.done`,
   gcLastRun: `${V2}/_enlil/gc/last-run.json`,
   readinessProbe: `${V2}/_enlil/readyz`,
   mirrorLeases: (key: string) => `${V2}/_enlil/mirror/leases/${key}`,

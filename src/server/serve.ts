@@ -179,12 +179,15 @@ function scheduleGc(config: Config, driver: StorageDriver, log: Logger): NodeJS.
       const summary = await collectGarbage(driver, {
         graceMs: config.gc.grace, deleteUntagged: config.gc.deleteuntagged, retention: config.retention,
         progress: (message) => log.debug(message),
+        onBatch: (blobs, bytes) => {
+          metrics.gcBlobsDeleted.inc([], blobs)
+          metrics.gcBytesFreed.inc([], bytes)
+        },
         evict: mirrorEviction(config, driver),
         retentionApplies: mirrorRetention(config),
       })
       log.info(formatSummary(summary), { gc: summary })
       metrics.gcRuns.inc(['ok'])
-      metrics.gcBytesFreed.inc([], summary.bytesFreed)
     } catch (err) {
       metrics.gcRuns.inc(['failed'])
       log.warn('scheduled garbage collection failed; the next run will retry', { err })

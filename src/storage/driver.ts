@@ -126,6 +126,11 @@ export interface StorageDriver {
    * (not a folder, not appended to), which saves the S3 driver its listing (one request, not three).
    */
   delete(path: string, kind?: 'file'): Promise<void>
+  /**
+   * Deletes these small objects (as `delete(path, 'file')`), idempotent, in as few requests as the
+   * store allows (S3: DeleteObjects, a thousand keys a request). Where absent, delete one by one.
+   */
+  deleteFiles?(paths: readonly string[]): Promise<void>
   /** Total bytes of the objects under a folder, recursively (quotas); 0 when it does not exist. */
   usage(path: string): Promise<number>
   /**

@@ -145,12 +145,17 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     await call('PutObject', path, () => client.send(new PutObjectCommand({ Bucket: bucket, Key: key(path), Body: body, ...sse })))
   }
 
-  async function deleteKeys(keys: string[]): Promise<void> {
+  async function deleteKeys(keys: readonly string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000)
-      await call('DeleteObjects', batch[0]!, () => client.send(new DeleteObjectsCommand({
+      const res = await call('DeleteObjects', batch[0]!, () => client.send(new DeleteObjectsCommand({
         Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
       })))
+      // A batch answers 200 even when some keys could not be deleted: those are in `Errors`.
+      const failed = (res?.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey')
+      if (failed.length > 0) {
+        throw new StorageUnavailableError(`S3 DeleteObjects could not delete ${failed.length} of ${batch.length} keys, e.g. ${failed[0]!.Key}: ${failed[0]!.Code ?? 'error'} ${failed[0]!.Message ?? ''}`.trim())
+      }
     }
   }
 
@@ -518,6 +523,10 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       if (source.size === 0 && done && done.at !== from) await put(to, new Uint8Array())
       else await copy(source.at, to, source.size)
       await deleteKeys([...new Set([key(from), key(statePath(from)), key(tailPath(from)), ...(done ? [key(done.at)] : [])])])
+    },
+
+    async deleteFiles(paths) {
+      await deleteKeys(paths.map(key))
     },
 
     async delete(path, kind) {
