@@ -248,7 +248,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       const each = Math.ceil(src.size / count)
       for (let start = 0; start < src.size; start += each) pieces.push({ at: src.at, start, end: Math.min(src.size, start + each) - 1 })
     }
-    if (pieces.length > maxParts) throw new Error(`assembling ${path} needs ${pieces.length} parts, more than ${maxParts}`)
+    if (pieces.length > MAX_PARTS) throw new Error(`assembling ${path} needs ${pieces.length} parts, more than ${MAX_PARTS}`)
     const uploadId = await createMultipart(path)
     try {
       const parts: AppendState['parts'] = []
@@ -454,8 +454,8 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
 
       // Cut (old tail + body) into parts of partSize. With equalParts every part but the last is
       // exactly partSize and what is left becomes the new tail. Otherwise a full buffer is held back
-      // until more bytes come, so the end of the request is a part of its own (5 MiB or more, the
-      // held buffer and the rest together when the rest is smaller): the next request needs no tail.
+      // until the next one fills, so that the request ends on a part of its own (what is left when
+      // 5 MiB or more, else the held buffer and what is left together): the next request reads no tail.
       // queueSize + 2 buffers are reused (part in flight → back to the pool), bounding memory.
       const pool: Buffer[] = []
       let buffer: Buffer = Buffer.allocUnsafe(partSize)
@@ -553,17 +553,17 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
           appended += chunk.length
           let offset = 0
           while (offset < chunk.length) {
-            if (held) {
-              // More bytes came: the held part is not the request's last.
-              await sendPart(held)
-              held = undefined
-            }
             const n = chunk.copy(buffer, filled, offset)
             filled += n
             offset += n
             if (filled === partSize) {
-              if (equalParts) await sendPart(buffer)
-              else held = buffer
+              if (equalParts) {
+                await sendPart(buffer)
+              } else {
+                // A whole part more came: the held one is not the request's last.
+                if (held) await sendPart(held)
+                held = buffer
+              }
               buffer = pool.pop() ?? Buffer.allocUnsafe(partSize)
               filled = 0
             }
