@@ -443,7 +443,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     },
 
     async append(path, body, options = {}) {
-      const { at, guard } = options
+      const { at, guard, length } = options
       let state = (await readState(path)) ?? { parts: [], tail: 0 }
       if (at !== undefined && stateSize(state) !== at) throw new AppendOffsetError(path, at, stateSize(state))
       guard?.()
@@ -547,6 +547,12 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         if (inFlight.size >= queueSize) await Promise.race(inFlight)
         if (failure) throw failure
       }
+      /** A part failed to go (the store, or the guard): nothing more is sent. */
+      let storeFailed = false
+      const send = (bytes: Buffer, reuse = true) => sendPart(bytes, reuse).catch((err: unknown) => {
+        storeFailed = true
+        throw err
+      })
       try {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           guard?.()
@@ -557,11 +563,12 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
             filled += n
             offset += n
             if (filled === partSize) {
-              if (equalParts) {
-                await sendPart(buffer)
+              const left = length === undefined ? undefined : length - (appended - (chunk.length - offset))
+              if (equalParts || (left !== undefined && (left === 0 || left >= MIN_PART_SIZE))) {
+                await send(buffer)
               } else {
                 // A whole part more came: the held one is not the request's last.
-                if (held) await sendPart(held)
+                if (held) await send(held)
                 held = buffer
               }
               buffer = pool.pop() ?? Buffer.allocUnsafe(partSize)
@@ -571,23 +578,25 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         }
         if (held) {
           if (filled >= MIN_PART_SIZE) {
-            await sendPart(held)
+            await send(held)
           } else {
             // The rest is too small to be a part that others follow: it rides with the held one.
-            await sendPart(Buffer.concat([held, buffer.subarray(0, filled)]), false)
+            await send(Buffer.concat([held, buffer.subarray(0, filled)]), false)
             pool.push(held)
             filled = 0
           }
           held = undefined
         }
         if (!equalParts && filled >= MIN_PART_SIZE) {
-          await sendPart(buffer.subarray(0, filled), false)
+          await send(buffer.subarray(0, filled), false)
           filled = 0
         }
         await Promise.all(inFlight)
         await recording
         if (failure) throw failure
       } catch (err) {
+        // The body broke off: a part held back is whole, so it is kept like the others.
+        if (held && !storeFailed && !failure) await sendPart(held).catch(() => {})
         // Every part that completed is recorded (the bytes short of a part, in memory, are lost).
         await Promise.allSettled(inFlight)
         await recording
