@@ -142,7 +142,7 @@ export const configSchema = z.strictObject({
       forcepathstyle: bool.default(false).meta(doc('path-style URLs (MinIO, RGW); Tigris wants virtual-hosted (the default)')),
       secure: bool.default(true).meta(doc('scheme for a `regionendpoint` given without one')),
       v4auth: bool.default(true).meta(doc('accepted for compatibility; `false` is refused (SigV4 only)')),
-      chunksize: size.default(10 * 1024 * 1024).meta(doc('multipart part size, at least 5 MiB; memory per upload is about 3 parts')),
+      chunksize: size.default(10 * 1024 * 1024).meta(doc('largest multipart part, at least 5 MiB; memory per upload is about 4 parts')),
       rootdirectory: z.string().default('').meta(doc('key prefix, as in distribution', { defaultText: '(bucket root)' })),
       encrypt: bool.default(false).meta(doc('server-side encryption (AES256) of every object')),
       equalparts: bool.default(false).meta(doc('`true` for stores that want every multipart part but the last of one size (Cloudflare R2): a chunk\'s last bytes short of a part wait in a small tail object for the next chunk. `false`: a chunk of 5 MiB or more ends on a part of its own (fewer requests, no tail)')),
