@@ -4,10 +4,14 @@
  * Appendable objects (upload data) are an S3 multipart upload plus two small objects beside the key:
  * `<key>.state` (JSON: upload id, parts, tail size and name) and `<key>.tail-<id>`, the bytes not
  * yet in a part (`<key>.tail` in states written before tails had ids).
- * Every part but the last is at least `partSize` (>= 5 MiB, S3's minimum), whatever the chunk sizes
- * the client sends, and memory per append is bounded by partSize × (queueSize + 1). All state is in
- * the bucket, so any instance continues an upload. Reading or moving an appendable object completes
- * the multipart upload first.
+ * Parts are at most `partSize` plus 5 MiB and, but the last, at least 5 MiB (S3's minimum): an append
+ * of 5 MiB or more ends on a part of its own, so the next one reads no tail back; only an append
+ * under 5 MiB leaves a tail. With `equalParts` (R2) every part but the last is exactly `partSize`
+ * and an append's last bytes short of a part are the tail. Memory per append is bounded by
+ * partSize × (queueSize + 2). A multipart upload that reaches `maxParts` becomes a segment object
+ * and the upload goes on in a new one: there is no size ceiling. All state is in the bucket, so any
+ * instance continues an upload. Reading or moving an appendable object completes the multipart
+ * upload first (assembling segments with UploadPartCopy).
  *
  * The state says exactly which bytes are durable, in order: the parts it lists, then `tail` bytes of
  * `<key>.tail`. An append records each part in the state as soon as it and every part before it
