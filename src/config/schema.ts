@@ -142,9 +142,12 @@ export const configSchema = z.strictObject({
       forcepathstyle: bool.default(false).meta(doc('path-style URLs (MinIO, RGW); Tigris wants virtual-hosted (the default)')),
       secure: bool.default(true).meta(doc('scheme for a `regionendpoint` given without one')),
       v4auth: bool.default(true).meta(doc('accepted for compatibility; `false` is refused (SigV4 only)')),
-      chunksize: size.default(10 * 1024 * 1024).meta(doc('multipart part size, at least 5 MiB; memory per upload is about 3 parts')),
+      chunksize: size.default(10 * 1024 * 1024).meta(doc('largest multipart part, at least 5 MiB; memory per upload is about 4 parts')),
       rootdirectory: z.string().default('').meta(doc('key prefix, as in distribution', { defaultText: '(bucket root)' })),
       encrypt: bool.default(false).meta(doc('server-side encryption (AES256) of every object')),
+      equalparts: bool.default(false).meta(doc('`true` for stores that want every multipart part but the last of one size (Cloudflare R2): a chunk\'s last bytes short of a part wait in a small tail object for the next chunk. `false`: a chunk of 5 MiB or more ends on a part of its own (fewer requests, no tail)')),
+      tigrisrename: z.enum(['auto', 'true', 'false']).default('auto').meta(doc('completing an upload renames its bytes to their digest\'s key in metadata (`X-Tigris-Rename: true` on the copy, constant time) instead of copying them; `auto`: on when `regionendpoint` is a Tigris host (`*.tigris.dev`, `*.storage.dev`). A store that ignores the header copies, which stays correct')),
+      tigrisconsistent: bool.default(false).meta(doc('Tigris buckets served from several regions: `X-Tigris-Consistent: true` on tag, link, manifest-link, upload-state requests and listings, so every region reads what another just wrote. Costs a round trip to the bucket\'s leader region on each of them; blob bytes are not affected')),
     }).prefault({}),
     redirect: z.strictObject({
       disable: bool.default(false).meta(doc('on S3, blob GETs answer 307 to a presigned URL (bytes come from the store, not through enlil); `true`: enlil streams them, with Range')),

@@ -39,10 +39,13 @@ export interface UploadStore {
   start(repo: string): Promise<UploadSession>
   /** Throws BLOB_UPLOAD_UNKNOWN for an unknown, finished, cancelled or purged session. */
   get(repo: string, id: string): Promise<UploadSession>
-  /** Appends a chunk; `start` (from Content-Range) must equal the session's size, else 416. */
-  append(session: UploadSession, body: Readable, start?: number): Promise<UploadSession>
+  /**
+   * Appends a chunk; `start` (from Content-Range) must equal the session's size, else 416. `length`
+   * is the chunk's announced length (Content-Length), when there is one.
+   */
+  append(session: UploadSession, body: Readable, start?: number, length?: number): Promise<UploadSession>
   /** Appends the optional last chunk, verifies the digest, and makes the blob visible in the repository. */
-  complete(session: UploadSession, digest: Digest, body?: Readable, start?: number): Promise<BlobInfo>
+  complete(session: UploadSession, digest: Digest, body?: Readable, start?: number, length?: number): Promise<BlobInfo>
   cancel(session: UploadSession): Promise<void>
   /** A whole blob in one request (POST ?digest=): no session state is written. `declaredSize` lets a quota refuse it before any byte is read. */
   putMonolithic(repo: string, digest: Digest, body: Readable, declaredSize?: number): Promise<BlobInfo>
@@ -103,7 +106,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
   }
 
   /** Streams a chunk to the session's data, continuing the live hash when this process holds it. */
-  async function appendChunk(session: UploadSession, body: Readable, hold: WriterHold): Promise<UploadSession> {
+  async function appendChunk(session: UploadSession, body: Readable, hold: WriterHold, length?: number): Promise<UploadSession> {
     const live = liveHashes.get(session.id)
     const hash = live && live.offset === session.size ? live.hash : session.size === 0 ? createHash('sha256') : undefined
     liveHashes.delete(session.id)
@@ -113,7 +116,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
     piped.catch(() => { /* the driver's pipeline reports the error */ })
     let written: number
     try {
-      written = await driver.append(paths.uploadData(session.repo, session.id), counter, { at: session.size, guard: hold.guard })
+      written = await driver.append(paths.uploadData(session.repo, session.id), counter, { at: session.size, guard: hold.guard, length })
     } catch (err) {
       if (err instanceof AppendOffsetError) {
         throw rangeError(err.actual, `the upload holds ${err.actual} bytes now, not ${session.size}: another request wrote to it meanwhile; send the next chunk from byte ${err.actual}`)
@@ -191,16 +194,16 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
       return { id, repo, size: size ?? 0, startedAt: marker.modifiedAt }
     },
 
-    async append(session, body, start) {
+    async append(session, body, start, length) {
       checkStart(session, start)
-      return exclusive(session, (hold) => orEnd(session, () => appendChunk(session, body, hold)))
+      return exclusive(session, (hold) => orEnd(session, () => appendChunk(session, body, hold, length)))
     },
 
-    async complete(session, digest, body, start) {
+    async complete(session, digest, body, start, length) {
       if (body) checkStart(session, start)
       return exclusive(session, (hold) => orEnd(session, async () => {
         let current = session
-        if (body) current = await appendChunk(session, body, hold)
+        if (body) current = await appendChunk(session, body, hold, length)
         else {
           // A writer that ended just before this request held the session may have moved it on.
           const size = await storedSize(session)

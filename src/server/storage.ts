@@ -10,6 +10,17 @@ export function s3Endpoint(config: Config): string | undefined {
   return s3.regionendpoint && !/^https?:\/\//.test(s3.regionendpoint) ? `${s3.secure ? 'https' : 'http'}://${s3.regionendpoint}` : s3.regionendpoint
 }
 
+/** Tigris's endpoints: `fly.storage.tigris.dev`, `t3.storage.dev` and their kin. */
+export function isTigris(endpoint: string | undefined): boolean {
+  if (!endpoint) return false
+  try {
+    const host = new URL(endpoint).hostname
+    return host === 'tigris.dev' || host.endsWith('.tigris.dev') || host === 'storage.dev' || host.endsWith('.storage.dev')
+  } catch {
+    return false
+  }
+}
+
 export async function createDriver(config: Config, log?: Logger): Promise<StorageDriver> {
   const fsConfig = config.storage.filesystem
   if (config.storage.driver === 'filesystem') {
@@ -35,6 +46,9 @@ export async function createDriver(config: Config, log?: Logger): Promise<Storag
     rootDirectory: s3.rootdirectory,
     partSize: s3.chunksize,
     encrypt: s3.encrypt,
+    equalParts: s3.equalparts,
+    rename: s3.tigrisrename === 'auto' ? isTigris(endpoint) : s3.tigrisrename === 'true',
+    consistent: s3.tigrisconsistent,
     redirect: !config.storage.redirect.disable,
   })
 }

@@ -67,6 +67,11 @@ export interface AppendOptions {
    * stay, as after any other failure.
    */
   guard?: () => void
+  /**
+   * The body's length when the client announced it (Content-Length): a driver that cuts parts can
+   * then tell its last part from the others without holding one back.
+   */
+  length?: number
 }
 
 export interface StagedContent {

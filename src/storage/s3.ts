@@ -4,10 +4,14 @@
  * Appendable objects (upload data) are an S3 multipart upload plus two small objects beside the key:
  * `<key>.state` (JSON: upload id, parts, tail size and name) and `<key>.tail-<id>`, the bytes not
  * yet in a part (`<key>.tail` in states written before tails had ids).
- * Every part but the last is at least `partSize` (>= 5 MiB, S3's minimum), whatever the chunk sizes
- * the client sends, and memory per append is bounded by partSize × (queueSize + 1). All state is in
- * the bucket, so any instance continues an upload. Reading or moving an appendable object completes
- * the multipart upload first.
+ * Parts are at most `partSize` plus 5 MiB and, but the last, at least 5 MiB (S3's minimum): an append
+ * of 5 MiB or more ends on a part of its own, so the next one reads no tail back; only an append
+ * under 5 MiB leaves a tail. With `equalParts` (R2) every part but the last is exactly `partSize`
+ * and an append's last bytes short of a part are the tail. Memory per append is bounded by
+ * partSize × (queueSize + 2). A multipart upload that reaches `maxParts` becomes a segment object
+ * and the upload goes on in a new one: there is no size ceiling. All state is in the bucket, so any
+ * instance continues an upload. Reading or moving an appendable object completes the multipart
+ * upload first (assembling segments with UploadPartCopy).
  *
  * The state says exactly which bytes are durable, in order: the parts it lists, then `tail` bytes of
  * `<key>.tail`. An append records each part in the state as soon as it and every part before it
@@ -39,6 +43,8 @@ export const MIN_PART_SIZE = 5 * MiB
 /** S3 refuses single copies above 5 GiB: larger objects are copied in parts. */
 const MAX_SINGLE_COPY = 5 * 1024 * MiB
 const MAX_PARTS = 10_000
+/** The requests `consistent` marks: small objects and listings (not multipart parts, not presigned URLs of blobs). */
+const CONSISTENT_COMMANDS = new Set(['HeadObjectCommand', 'GetObjectCommand', 'PutObjectCommand', 'ListObjectsV2Command', 'DeleteObjectsCommand', 'CopyObjectCommand'])
 /** Bounds every listing loop: 10 million keys under one prefix at 1000 a page. */
 const MAX_LIST_PAGES = 10_000
 /**
@@ -62,6 +68,25 @@ export interface S3DriverOptions {
   partSize?: number
   /** Parts uploaded concurrently by one request. */
   queueSize?: number
+  /**
+   * The store wants every part but the last of one size (Cloudflare R2): a request's last bytes
+   * short of a part wait in a tail object. Otherwise a request of 5 MiB or more ends on a part.
+   */
+  equalParts?: boolean
+  /**
+   * Tigris: moving a finished upload to its digest's key is a CopyObject with `X-Tigris-Rename: true`
+   * (a rename in metadata, constant time) and the delete after it. A store that ignores the header
+   * copies, and the delete still removes the source.
+   */
+  rename?: boolean
+  /**
+   * Tigris, buckets served from several regions: `X-Tigris-Consistent: true` on every request but
+   * reads of bytes (`…/data`) and multipart parts, so tags, links and upload state are read as last
+   * written anywhere. Each such request goes to the bucket's leader region.
+   */
+  consistent?: boolean
+  /** Parts per multipart upload before it rolls over into a segment (S3: 10,000; tests lower it). */
+  maxParts?: number
   /** Server-side encryption (AES256) on every object written. */
   encrypt?: boolean
   /** Presigned GETs for blob pulls; off: enlil streams the bytes itself. */
@@ -72,7 +97,14 @@ export interface S3DriverOptions {
 }
 
 interface AppendState {
+  /**
+   * Completed multipart uploads that hold the first bytes, in order, at `<key>.seg-<id>`: an upload
+   * that reached maxParts parts goes on in a new one. They are assembled with UploadPartCopy.
+   */
+  segments?: { id: string; size: number }[]
   uploadId?: string
+  /** The multipart upload is at `<key>.seg-<uploadKey>` (after a rollover), not at `<key>`. */
+  uploadKey?: string
   parts: { n: number; etag: string; size: number }[]
   /** Bytes in the tail object. */
   tail: number
@@ -85,6 +117,8 @@ interface AppendState {
 export function createS3Driver(options: S3DriverOptions): StorageDriver {
   const partSize = Math.max(MIN_PART_SIZE, options.partSize ?? 10 * MiB)
   const queueSize = Math.max(1, options.queueSize ?? 2)
+  const equalParts = options.equalParts ?? false
+  const maxParts = Math.min(MAX_PARTS, Math.max(2, options.maxParts ?? MAX_PARTS))
   const bucket = options.bucket
   const prefix = (options.rootDirectory ?? '').replace(/^\/+|\/+$/g, '')
   const sse = options.encrypt ? { ServerSideEncryption: 'AES256' as const } : {}
@@ -103,6 +137,15 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     retryMode: 'adaptive',
     ...options.client,
   })
+  if (options.consistent) {
+    client.middlewareStack.add((next, context) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> }
+      const input = args.input as { Key?: string }
+      const bytes = context.commandName === 'GetObjectCommand' && input.Key?.endsWith('/data')
+      if (request.headers && CONSISTENT_COMMANDS.has(context.commandName ?? '') && !bytes) request.headers['x-tigris-consistent'] = 'true'
+      return next(args)
+    }, { step: 'build', name: 'tigrisConsistent' })
+  }
 
   const key = (path: string): string => {
     if (path.split('/').some((part) => part === '..' || part === '.')) throw new Error(`refusing path outside the root: ${path}`)
@@ -189,10 +232,52 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     return bytes ? (JSON.parse(bytes.toString('utf8')) as AppendState) : undefined
   }
 
-  const stateSize = (s: AppendState) => s.completed ?? s.parts.reduce((n, p) => n + p.size, 0) + s.tail
+  const stateSize = (s: AppendState) => s.completed ?? (s.segments ?? []).reduce((n, g) => n + g.size, 0) + s.parts.reduce((n, p) => n + p.size, 0) + s.tail
+  const segmentPath = (path: string, id: string) => `${path}.seg-${id}`
+
+  /** Where the state's multipart upload is: `<key>`, or after a rollover `<key>.seg-<uploadKey>`. */
+  const uploadAt = (path: string, s: { uploadKey?: string }) => (s.uploadKey ? segmentPath(path, s.uploadKey) : path)
+
+  async function completeMultipart(at: string, uploadId: string, parts: AppendState['parts']): Promise<void> {
+    await call('CompleteMultipartUpload', at, () => client.send(new CompleteMultipartUploadCommand({
+      Bucket: bucket, Key: key(at), UploadId: uploadId,
+      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+    })))
+  }
+
+  /**
+   * Puts the segments, then the object at `last` (if any), into `<key>` with UploadPartCopy, in
+   * ranges of at most 5 GiB (S3's largest copied part); a range but the last is at least 5 MiB.
+   */
+  async function assemble(path: string, segments: { id: string; size: number }[], last?: { at: string; size: number }): Promise<number> {
+    const sources = [...segments.map((g) => ({ at: segmentPath(path, g.id), size: g.size })), ...(last && last.size > 0 ? [last] : [])]
+    const pieces: { at: string; start: number; end: number }[] = []
+    for (const src of sources) {
+      const count = Math.ceil(src.size / MAX_SINGLE_COPY)
+      const each = Math.ceil(src.size / count)
+      for (let start = 0; start < src.size; start += each) pieces.push({ at: src.at, start, end: Math.min(src.size, start + each) - 1 })
+    }
+    if (pieces.length > MAX_PARTS) throw new Error(`assembling ${path} needs ${pieces.length} parts, more than ${MAX_PARTS}`)
+    const uploadId = await createMultipart(path)
+    try {
+      const parts: AppendState['parts'] = []
+      for (const [i, piece] of pieces.entries()) {
+        const res = await call('UploadPartCopy', path, () => client.send(new UploadPartCopyCommand({
+          Bucket: bucket, Key: key(path), UploadId: uploadId, PartNumber: i + 1,
+          CopySource: copySource(bucket, key(piece.at)), CopySourceRange: `bytes=${piece.start}-${piece.end}`,
+        })))
+        parts.push({ n: i + 1, etag: res?.CopyPartResult?.ETag ?? '', size: piece.end - piece.start + 1 })
+      }
+      await completeMultipart(path, uploadId, parts)
+      return parts.reduce((n, p) => n + p.size, 0)
+    } catch (err) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(path), UploadId: uploadId })).catch(() => {})
+      throw err
+    }
+  }
 
   async function uploadPart(path: string, uploadId: string, n: number, body: Buffer): Promise<{ n: number; etag: string; size: number }> {
-    if (n > MAX_PARTS) throw new Error(`upload of ${path} needs more than ${MAX_PARTS} parts: raise the part size`)
+    if (n > maxParts) throw new Error(`upload of ${path} needs more than ${maxParts} parts`)
     const res = await call('UploadPart', path, () => client.send(new UploadPartCommand({
       Bucket: bucket, Key: key(path), UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length,
     })))
@@ -234,17 +319,23 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     const state = await readState(path)
     if (!state) return undefined
     if (state.completed !== undefined) return { at: path, size: state.completed }
-    if (!state.uploadId) return { at: state.tail > 0 ? tailPath(path, state) : path, size: state.tail }
+    const segments = state.segments ?? []
+    if (!state.uploadId && segments.length === 0) return { at: state.tail > 0 ? tailPath(path, state) : path, size: state.tail }
     const parts = [...state.parts]
     const tail = await readTail(path, state)
-    if (tail) parts.push(await uploadPart(path, state.uploadId, parts.length + 1, tail))
-    await call('CompleteMultipartUpload', path, () => client.send(new CompleteMultipartUploadCommand({
-      Bucket: bucket, Key: key(path), UploadId: state.uploadId,
-      MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
-    })))
-    const size = parts.reduce((n, p) => n + p.size, 0)
+    let last: { at: string; size: number } | undefined
+    if (state.uploadId) {
+      if (tail) parts.push(await uploadPart(uploadAt(path, state), state.uploadId, parts.length + 1, tail))
+      last = { at: uploadAt(path, state), size: parts.reduce((n, p) => n + p.size, 0) }
+      await completeMultipart(last.at, state.uploadId, parts)
+    } else if (tail) {
+      last = { at: tailPath(path, state), size: tail.length }
+    }
+    const size = segments.length > 0 ? await assemble(path, segments, last) : last!.size
     await put(statePath(path), JSON.stringify({ parts: [], tail: 0, completed: size } satisfies AppendState))
-    if (tail) await deleteKeys([key(tailPath(path, state))])
+    const leftovers = [...segments.map((g) => key(segmentPath(path, g.id))), ...(tail ? [key(tailPath(path, state))] : [])]
+    if (segments.length > 0 && last && last.at !== path) leftovers.push(key(last.at))
+    if (leftovers.length > 0) await deleteKeys(leftovers)
     return { at: path, size }
   }
 
@@ -281,15 +372,36 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     }
   }
 
+  /**
+   * CopyObject with `X-Tigris-Rename: true`: Tigris moves the object in metadata. A store that
+   * ignores the header copies it (the caller deletes the source either way); false when the store
+   * refused the request (a copy too large for one CopyObject), so that the caller copies in parts.
+   */
+  async function renamed(from: string, to: string): Promise<boolean> {
+    const command = new CopyObjectCommand({ Bucket: bucket, Key: key(to), CopySource: copySource(bucket, key(from)), ...sse })
+    command.middlewareStack.add((next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> }
+      if (request.headers) request.headers['x-tigris-rename'] = 'true'
+      return next(args)
+    }, { step: 'build', name: 'tigrisRename' })
+    try {
+      await call('CopyObject', to, () => client.send(command))
+      return true
+    } catch (err) {
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 400) return false
+      throw err
+    }
+  }
+
   /** Aborts the multipart uploads of appendable objects under a folder (or of one object); resolves to their tails' keys. */
   async function abortAppends(stateKeys: string[]): Promise<string[]> {
     const tails = await Promise.all(stateKeys.map(async (stateKey) => {
       const path = stateKey.slice(prefix ? prefix.length + 1 : 0, -'.state'.length)
       const state = await readState(path).catch(() => undefined)
       if (state?.uploadId && state.completed === undefined) {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(path), UploadId: state.uploadId })).catch(() => {})
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(uploadAt(path, state)), UploadId: state.uploadId })).catch(() => {})
       }
-      return state?.tailId ? [key(tailPath(path, state))] : []
+      return [...(state?.tailId ? [key(tailPath(path, state))] : []), ...(state?.segments ?? []).map((g) => key(segmentPath(path, g.id)))]
     }))
     return tails.flat()
   }
@@ -340,26 +452,40 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     },
 
     async append(path, body, options = {}) {
-      const { at, guard } = options
+      const { at, guard, length } = options
       let state = (await readState(path)) ?? { parts: [], tail: 0 }
       if (at !== undefined && stateSize(state) !== at) throw new AppendOffsetError(path, at, stateSize(state))
       guard?.()
       if (state.completed !== undefined) state = await reopen(path, state)
+      // Just after a rollover of the first multipart upload, a process that died may have left `<key>`.
+      if (state.segments?.length && !state.uploadId && state.parts.length === 0) await deleteKeys([key(path)])
       const tail = await readTail(path, state)
 
-      // Cut (old tail + body) into parts of exactly partSize; keep what is left as the new tail.
-      // queueSize + 1 buffers are reused (part in flight → back to the pool), bounding memory.
+      // Cut (old tail + body) into parts of partSize. With equalParts every part but the last is
+      // exactly partSize and what is left becomes the new tail. Otherwise a full buffer is held back
+      // until the next one fills, so that the request ends on a part of its own (what is left when
+      // 5 MiB or more, else the held buffer and what is left together): the next request reads no tail.
+      // queueSize + 2 buffers are reused (part in flight → back to the pool), bounding memory.
       const pool: Buffer[] = []
       let buffer: Buffer = Buffer.allocUnsafe(partSize)
+      let held: Buffer | undefined
       let filled = 0
       if (tail) filled = tail.copy(buffer, 0)
       let appended = 0
       const inFlight = new Set<Promise<void>>()
-      const parts = [...state.parts]
-      const uploaded = parts.map(() => true)
+      const segments = [...(state.segments ?? [])]
+      let parts = [...state.parts]
+      let uploaded = parts.map(() => true)
       let uploadId = state.uploadId
+      let uploadKey = state.uploadKey
+      /** The upload id the stored state names: an upload this request started is aborted if never named. */
+      let namedUploadId = state.uploadId
       let failure: unknown
 
+      const shape = (run: number, tailBytes = 0, tailId?: string): AppendState => ({
+        ...(segments.length > 0 ? { segments: [...segments] } : {}),
+        ...(uploadId ? { uploadId } : {}), ...(uploadKey ? { uploadKey } : {}), parts: parts.slice(0, run), tail: tailBytes, ...(tailId ? { tailId } : {}),
+      })
       // The state, rewritten as parts complete: the longest run of uploaded parts, tail 0 (the old
       // tail's bytes open the first new part). One write at a time, each recording the newest run.
       let recorded = parts.length
@@ -371,28 +497,58 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         guard?.()
         await put(statePath(path), text)
         written = text
+        namedUploadId = next.uploadId
       }
       const record = () => {
         recording = recording.then(async () => {
           let run = recorded
           while (run < parts.length && uploaded[run]) run++
           if (run === recorded) return
-          await writeState({ uploadId, parts: parts.slice(0, run), tail: 0 })
+          await writeState(shape(run))
           recorded = run
         }).catch((err: unknown) => { failure ??= err })
         return recording
       }
 
-      const sendPart = async (bytes: Buffer) => {
+      /**
+       * The multipart upload has all the parts it may: it becomes a segment (completed where it is,
+       * or, the first, at `<key>` and copied aside) and a new one goes on at its own key. Segments
+       * are put together with UploadPartCopy when the object is read or moved.
+       */
+      const rollOver = async () => {
+        await Promise.all(inFlight)
+        await record()
+        if (failure) throw failure
         guard?.()
-        uploadId ??= await createMultipart(path)
+        const at = uploadAt(path, { uploadKey })
+        await completeMultipart(at, uploadId!, parts)
+        const size = parts.reduce((n, p) => n + p.size, 0)
+        const id = uploadKey ?? newTailId()
+        if (!uploadKey) await copy(path, segmentPath(path, id), size)
+        segments.push({ id, size })
+        uploadId = undefined
+        uploadKey = newTailId()
+        parts = []
+        uploaded = []
+        recorded = 0
+        await writeState(shape(0))
+        // Until now `<key>` held exactly the bytes the state named; from here on it would not.
+        if (at === path) await deleteKeys([key(path)])
+      }
+
+      const sendPart = async (bytes: Buffer, reuse = true) => {
+        guard?.()
+        if (parts.length >= maxParts) await rollOver()
+        uploadId ??= await createMultipart(uploadAt(path, { uploadKey }))
         const n = parts.length + 1
-        parts.push({ n, etag: '', size: bytes.length }) // reserve the number now; order is by n
+        const into = parts
+        into.push({ n, etag: '', size: bytes.length }) // reserve the number now; order is by n
         uploaded.push(false)
-        const task = uploadPart(path, uploadId, n, bytes).then((p) => {
-          parts[n - 1] = p
-          uploaded[n - 1] = true
-          pool.push(bytes)
+        const marks = uploaded
+        const task = uploadPart(uploadAt(path, { uploadKey }), uploadId, n, bytes).then((p) => {
+          into[n - 1] = p
+          marks[n - 1] = true
+          if (reuse) pool.push(bytes)
           void record()
         }, (err: unknown) => { failure ??= err })
         const tracked = task.finally(() => inFlight.delete(tracked))
@@ -400,6 +556,12 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         if (inFlight.size >= queueSize) await Promise.race(inFlight)
         if (failure) throw failure
       }
+      /** A part failed to go (the store, or the guard): nothing more is sent. */
+      let storeFailed = false
+      const send = (bytes: Buffer, reuse = true) => sendPart(bytes, reuse).catch((err: unknown) => {
+        storeFailed = true
+        throw err
+      })
       try {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           guard?.()
@@ -410,30 +572,54 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
             filled += n
             offset += n
             if (filled === partSize) {
-              await sendPart(buffer)
+              const left = length === undefined ? undefined : length - (appended - (chunk.length - offset))
+              if (equalParts || (left !== undefined && (left === 0 || left >= MIN_PART_SIZE))) {
+                await send(buffer)
+              } else {
+                // A whole part more came: the held one is not the request's last.
+                if (held) await send(held)
+                held = buffer
+              }
               buffer = pool.pop() ?? Buffer.allocUnsafe(partSize)
               filled = 0
             }
           }
         }
+        if (held) {
+          if (filled >= MIN_PART_SIZE) {
+            await send(held)
+          } else {
+            // The rest is too small to be a part that others follow: it rides with the held one.
+            await send(Buffer.concat([held, buffer.subarray(0, filled)]), false)
+            pool.push(held)
+            filled = 0
+          }
+          held = undefined
+        }
+        if (!equalParts && filled >= MIN_PART_SIZE) {
+          await send(buffer.subarray(0, filled), false)
+          filled = 0
+        }
         await Promise.all(inFlight)
         await recording
         if (failure) throw failure
       } catch (err) {
+        // The body broke off: a part held back is whole, so it is kept like the others.
+        if (held && !storeFailed && !failure) await sendPart(held).catch(() => {})
         // Every part that completed is recorded (the bytes short of a part, in memory, are lost).
         await Promise.allSettled(inFlight)
         await recording
         // A multipart upload this request started and never recorded would be orphaned.
-        if (uploadId && !state.uploadId && recorded === 0) {
-          await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(path), UploadId: uploadId })).catch(() => {})
+        if (uploadId && uploadId !== namedUploadId) {
+          await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key(uploadAt(path, { uploadKey })), UploadId: uploadId })).catch(() => {})
         }
         // The old tail's bytes went into a recorded part: the state no longer names it.
-        if (state.tail > 0 && recorded > state.parts.length) await deleteKeys([key(tailPath(path, state))]).catch(() => {})
+        if (state.tail > 0 && written !== JSON.stringify(state)) await deleteKeys([key(tailPath(path, state))]).catch(() => {})
         throw err
       }
       if (appended === 0) return 0
       // The new tail under a new name, then the state naming it, then the old tail goes.
-      const next: AppendState = { ...(uploadId ? { uploadId } : {}), parts, tail: filled, ...(filled > 0 ? { tailId: newTailId() } : {}) }
+      const next = shape(parts.length, filled, filled > 0 ? newTailId() : undefined)
       guard?.()
       if (filled > 0) await put(tailPath(path, next), buffer.subarray(0, filled))
       await writeState(next)
@@ -521,7 +707,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       const source = done ? { at: done.at, size: done.size } : await head(from).then((h) => (h ? { at: from, size: h.size } : undefined))
       if (!source) throw new PathNotFoundError(from)
       if (source.size === 0 && done && done.at !== from) await put(to, new Uint8Array())
-      else await copy(source.at, to, source.size)
+      else if (!options.rename || !(await renamed(source.at, to))) await copy(source.at, to, source.size)
       await deleteKeys([...new Set([key(from), key(statePath(from)), key(tailPath(from)), ...(done ? [key(done.at)] : [])])])
     },
 

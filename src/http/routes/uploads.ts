@@ -51,6 +51,12 @@ export function uploadRoutes(deps: RouteDeps) {
     return range.start
   }
 
+  /** Content-Length, when the client sent one (a chunked body has none). */
+  const announcedLength = (c: Context<AppEnv>): number | undefined => {
+    const value = c.req.header('content-length')
+    return value !== undefined && /^\d{1,15}$/.test(value) ? Number(value) : undefined
+  }
+
   const session = (c: Context<AppEnv>) => {
     const { name, session: id } = endpointOf(c, 'upload')
     return uploads.get(name, id)
@@ -83,7 +89,7 @@ export function uploadRoutes(deps: RouteDeps) {
     .patch('/:name{.+}/blobs/uploads/:uuid', async (c) => {
       const start = chunkStart(c)
       const before = await session(c)
-      const s = await streamingUpload(() => uploads.append(before, requestBody(c), start))
+      const s = await streamingUpload(() => uploads.append(before, requestBody(c), start, announcedLength(c)))
       c.set('bytesIn', s.size - before.size)
       return c.body(null, 202, sessionHeaders(c, s))
     })
@@ -92,7 +98,7 @@ export function uploadRoutes(deps: RouteDeps) {
       if (!digest) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload (PUT ...?digest=sha256:...)')
       const s = await session(c)
       const last = hasBody(c) ? { start: chunkStart(c), body: requestBody(c) } : undefined
-      const blob = await (last ? streamingUpload(() => uploads.complete(s, digest, last.body, last.start)) : uploads.complete(s, digest))
+      const blob = await (last ? streamingUpload(() => uploads.complete(s, digest, last.body, last.start, announcedLength(c))) : uploads.complete(s, digest))
       if (last) c.set('bytesIn', blob.size - s.size)
       return created(c, s.repo, blob)
     })
