@@ -30,11 +30,13 @@ const USAGE = `usage: npm run bench:mirror -- [options]     (or: node test/bench
   --repeat N               repetitions, each with a new image (default 3); medians are reported
   --concurrency N          blobs fetched at once by the client (default 3, as dockerd)
   --workers N              enlil serve --workers N (default 1)
+  --upstream-rate MB/s     the upstream behind a link of this speed (both pulls go through it), as a
+                           registry across a network is; default: loopback, no limit
   --json FILE              also write the figures as JSON
   --keep                   keep the temporary folders (logs, stores)`;
 
 function parseArgs(argv) {
-  const o = { layers: [64, 48, 32, 16, 8], repeat: 3, concurrency: 3, workers: 1, json: undefined, keep: false };
+  const o = { layers: [64, 48, 32, 16, 8], repeat: 3, concurrency: 3, workers: 1, json: undefined, keep: false, upstreamRate: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -50,6 +52,7 @@ function parseArgs(argv) {
     else if (a === '--repeat') o.repeat = count(value());
     else if (a === '--concurrency') o.concurrency = count(value());
     else if (a === '--workers') o.workers = count(value());
+    else if (a === '--upstream-rate') o.upstreamRate = count(value());
     else if (a === '--json') o.json = value();
     else if (a === '--keep') o.keep = true;
     else if (a === '--help' || a === '-h') {
@@ -188,6 +191,37 @@ function startEnlil(upstream, dir) {
   }), dir);
 }
 
+/**
+ * A link of `mbps` MB/s in front of the upstream: every response body shares one byte budget, as the
+ * clients of a remote registry share the way to it. Requests pass as they are.
+ */
+function startLink(target, mbps) {
+  const to = new URL(target);
+  let free = 0;
+  const server = http.createServer((req, res) => {
+    const up = http.request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.on('data', (chunk) => {
+        const now = performance.now();
+        free = Math.max(now, free) + (chunk.length / (mbps * MiB)) * 1000;
+        const ahead = free - now;
+        // Sleeps in steps of tens of ms (timers are coarse); a socket that is full waits for its drain.
+        if (!res.write(chunk)) {
+          answer.pause();
+          res.once('drain', () => (ahead > 20 ? setTimeout(() => answer.resume(), ahead) : answer.resume()));
+        } else if (ahead > 20) {
+          answer.pause();
+          setTimeout(() => answer.resume(), ahead);
+        }
+      });
+      answer.on('end', () => res.end());
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({ name: 'link', url: `http://127.0.0.1:${server.address().port}` })));
+}
+
 // --- pushing and pulling as clients do ---
 
 async function pushBlob(agent, base, repo, bytes, digest) {
@@ -276,16 +310,18 @@ async function main() {
   if (!fs.existsSync(path.join(REPO_ROOT, 'dist/main.js'))) fail('dist/main.js is missing: npm run build (npm run bench:mirror does)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enlil-bench-mirror-'));
   DIRS.push(dir);
-  const upstream = await startUpstream(bin, dir);
+  const registry = await startUpstream(bin, dir);
+  // Pushes go straight in; pulls, direct or through enlil, over the link when there is one.
+  const upstream = OPT.upstreamRate ? await startLink(registry.url, OPT.upstreamRate) : registry;
   const enlil = await startEnlil(upstream, dir);
   const total = OPT.layers.reduce((a, b) => a + b, 0);
-  log(`upstream ${upstream.url} (docker-registry), enlil ${enlil.url} (${OPT.workers} worker${OPT.workers > 1 ? 's' : ''}); image: ${OPT.layers.length} layers, ${total} MiB; ${OPT.repeat} repetitions`);
+  log(`upstream ${registry.url} (docker-registry${OPT.upstreamRate ? `, behind a ${OPT.upstreamRate} MB/s link at ${upstream.url}` : ''}), enlil ${enlil.url} (${OPT.workers} worker${OPT.workers > 1 ? 's' : ''}); image: ${OPT.layers.length} layers, ${total} MiB; ${OPT.repeat} repetitions`);
 
   const rows = [];
   for (let i = 0; i < OPT.repeat; i++) {
     const image = makeImage(`rep-${i}`);
     const repo = `bench/img-${i}`;
-    await pushImage(upstream.url, repo, image);
+    await pushImage(registry.url, repo, image);
     // Cold: the image is new to enlil. The order of the pair alternates between repetitions.
     const pair = async (first, second) => {
       if (i % 2 === 0) return [await first(), await second()];
@@ -308,13 +344,13 @@ async function main() {
   const warmRatio = median(rows.map((r) => r.warm / r.local));
   const result = {
     image: { layers: OPT.layers.map((m) => m * MiB), totalMiB: total },
-    repeat: OPT.repeat, concurrency: OPT.concurrency, workers: OPT.workers, node: process.version, cpus: os.cpus().length,
+    repeat: OPT.repeat, concurrency: OPT.concurrency, workers: OPT.workers, upstreamRate: OPT.upstreamRate ?? null, node: process.version, cpus: os.cpus().length,
     mb_s: { upstream: med('direct'), cold: med('cold'), local: med('local'), warm: med('warm') },
     ratios: { cold: coldRatio, warm: warmRatio }, targets: { cold: 0.8, warm: 0.95 }, rows,
   };
   console.log(`\n| pull (${total} MiB, ${OPT.layers.length} layers, ${OPT.concurrency} at a time; median of ${OPT.repeat}) | MB/s | ratio | target |`);
   console.log('|---|---|---|---|');
-  console.log(`| straight from the upstream (docker-registry) | ${med('direct').toFixed(0)} | | |`);
+  console.log(`| straight from the upstream (docker-registry${OPT.upstreamRate ? `, ${OPT.upstreamRate} MB/s link` : ', loopback'}) | ${med('direct').toFixed(0)} | | |`);
   console.log(`| cold, through enlil's cache | ${med('cold').toFixed(0)} | ${coldRatio.toFixed(2)}x the upstream | 0.8x |`);
   console.log(`| pushed to enlil | ${med('local').toFixed(0)} | | |`);
   console.log(`| warm, through enlil's cache | ${med('warm').toFixed(0)} | ${warmRatio.toFixed(2)}x the pushed copy | 0.95x |`);
