@@ -78,14 +78,14 @@ describe.skipIf(!available)('pull-through cache', () => {
 
     proxy = await startCountingProxy(distribution.url)
     mirrorConfig = join(work, 'mirror.yml')
-    const upstream = (prefix: string, url: string, more: string) => `    - { prefix: ${prefix}, url: "${url}", username: ${USER}, password: "${PASSWORD}", library: true, timeout: 2s, ${more} }`
+    const upstream = (prefix: string, url: string, more: string) => `    - { prefix: ${prefix}, url: "${url}", username: ${USER}, password: "${PASSWORD}", library: true, timeout: 10s, ${more} }`
     writeFileSync(mirrorConfig, [
       'mirror:',
       '  upstreams:',
       upstream('hub', proxy.url, 'registrymirror: true, ttl: 1h'),
       upstream('short', proxy.url, 'ttl: 1s'),
       // This one's account comes from the environment (mirrorEnv), as a secret store would give it.
-      `    - { prefix: tok, url: "${tokenUpstream.url}", usernameenv: TOK_USER, passwordenv: TOK_PASSWORD, library: true, timeout: 2s, ttl: 1h }`,
+      `    - { prefix: tok, url: "${tokenUpstream.url}", usernameenv: TOK_USER, passwordenv: TOK_PASSWORD, library: true, timeout: 10s, ttl: 1h }`,
       '  maxsize: 400KiB',
       // A catch-all repository quota and retention policy, written for pushed repositories.
       'quotas: { repositories: [{ match: "/.+/", limit: 400KiB }] }',
