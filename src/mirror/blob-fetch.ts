@@ -11,6 +11,7 @@
  *   or brings wrong bytes cuts the live clients' responses (they retry) and stores nothing.
  */
 import { createHash, randomUUID } from 'node:crypto'
+import { dirname } from 'node:path'
 import { PassThrough, type Readable, Writable } from 'node:stream'
 import { finished, pipeline } from 'node:stream/promises'
 import type { Digest } from '../oci/digest.js'
@@ -52,6 +53,13 @@ export interface BlobFetchDeps {
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms))
+
+/**
+ * Bytes the store or a client may have queued before the transfer waits for it. Waiting at each
+ * 64 KiB chunk (a stream's default) made every chunk a round trip through the disk's thread pool
+ * and the client's socket, which halved a cold pull's speed.
+ */
+const QUEUED = 4 * 1024 * 1024
 
 /** Resolves once a writable wants more, or can't take any. */
 function drained(w: Writable): Promise<void> {
@@ -101,10 +109,15 @@ class Transfer {
     clearTimeout(timer)
     this.#started = true
     const { driver } = deps
-    const temp = paths.mirrorFetching(`${digest.algorithm}-${digest.hex}-${randomUUID()}`)
+    // A folder per fetch: whatever the driver writes on the way (a file system's hidden temporary
+    // file) goes with it, and its name says which blob's lease covers it (purgeFetching).
+    const folder = paths.mirrorFetching(`${digest.algorithm}-${digest.hex}-${randomUUID()}`)
+    const temp = `${folder}/data`
     const hash = createHash(digest.algorithm)
     let received = 0
-    const toStore = new PassThrough()
+    const toStore = new PassThrough({ highWaterMark: QUEUED })
+    // Failed below (destroy) maybe before the driver reads it: the error is the transfer's, reported there.
+    toStore.on('error', () => {})
     const writing = driver.writeStream(temp, toStore)
     writing.catch(() => {})
     const sinks = this.#sinks
@@ -112,24 +125,36 @@ class Transfer {
     // The clients get each chunk one chunk late: the last one goes out only once the digest is
     // verified, so wrong bytes end their response short of its length (an error), never complete.
     let held: Buffer | undefined
+    /** Counted by the MiB: a labelled counter per chunk costs more than it says. */
+    let uncounted = 0
+    const count = () => {
+      if (uncounted > 0) metrics.mirrorUpstreamBytes.inc([upstreamName], uncounted)
+      uncounted = 0
+    }
     const fanOut = new Writable({
+      highWaterMark: 1024 * 1024,
       write(chunk: Buffer, _encoding, callback) {
         hash.update(chunk)
         received += chunk.length
-        metrics.mirrorUpstreamBytes.inc([upstreamName], chunk.length)
+        uncounted += chunk.length
+        if (uncounted >= 1024 * 1024) count()
         if (expected !== undefined && received > expected) {
           callback(new UpstreamError('server', `upstream ${upstreamName}: sent more than the ${expected} bytes it announced for ${digest.value}`))
           return
         }
         const previous = held
         held = chunk
-        const slow = [toStore, ...(previous ? sinks.keys() : [])].filter((w) => !w.destroyed && !w.write(w === toStore ? chunk : previous))
+        const slow = [toStore, ...(previous ? sinks.keys() : [])].filter((w) => {
+          if (w.destroyed) return false
+          w.write(w === toStore ? chunk : previous)
+          return w.writableLength >= QUEUED
+        })
         if (slow.length === 0) callback()
         else Promise.all(slow.map(drained)).then(() => callback(), callback)
       },
     })
     try {
-      await pipeline(upstream.body, fanOut).catch((err: unknown) => {
+      await pipeline(upstream.body, fanOut).finally(count).catch((err: unknown) => {
         if (err instanceof UpstreamError) throw err
         metrics.mirrorUpstreamErrors.inc([upstreamName, 'cut'])
         throw new UpstreamError('unreachable', `upstream ${upstreamName}: the transfer of ${digest.value} broke off after ${received} bytes (${(err as Error).message})`)
@@ -144,7 +169,7 @@ class Transfer {
       for (const sink of sinks.values()) sink.fail(err as Error)
       sinks.clear()
       await writing.catch(() => {})
-      await driver.delete(temp).catch(() => {})
+      await driver.delete(folder).catch(() => {})
       throw err
     }
     // Verified: the clients get the end of their responses while the store finishes.
@@ -159,15 +184,33 @@ class Transfer {
       const size = received
       await deps.fence.use([digest], async (doomed) => {
         if (doomed.has(digest.value)) await deps.fence.awaitDeletion(digest)
-        if (await driver.stat(paths.blobData(digest), 'file')) await driver.delete(temp)
-        else await driver.move(temp, paths.blobData(digest))
+        if (!(await driver.stat(paths.blobData(digest), 'file'))) await driver.move(temp, paths.blobData(digest))
         await deps.blobs.link(store, digest, size)
       })
-    } catch (err) {
-      await driver.delete(temp).catch(() => {})
-      throw err
+    } finally {
+      await driver.delete(folder).catch(() => {})
     }
   }
+}
+
+/**
+ * Removes temporary fetches (`_enlil/mirror/fetching/<alg>-<hex>-<id>/`) that a process which crashed
+ * mid-transfer left: those whose blob no live lease covers (a transfer holds its blob's lease, renewed
+ * while it runs, until its folder is gone) and that are older than `cutoff` as far as the store shows
+ * (on a file system, a folder's time is when the fetch started). Returns how many were removed.
+ */
+export async function purgeFetching(driver: StorageDriver, leases: Leases, cutoff: Date): Promise<number> {
+  const fetching = dirname(paths.mirrorFetching('x'))
+  let removed = 0
+  for (const name of await driver.list(fetching)) {
+    const blob = /^([a-z0-9]+)-([0-9a-f]+)-/.exec(name)
+    if (blob && (await leases.held(`${blob[1]}-${blob[2]}`))) continue
+    const info = (await driver.stat(`${fetching}/${name}/data`, 'file')) ?? (await driver.stat(`${fetching}/${name}`))
+    if (info && info.modifiedAt.getTime() >= cutoff.getTime()) continue
+    await driver.delete(`${fetching}/${name}`)
+    removed++
+  }
+  return removed
 }
 
 export function createBlobFetcher(deps: BlobFetchDeps): BlobFetcher {

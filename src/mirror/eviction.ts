@@ -32,6 +32,27 @@ async function digestsIn(driver: StorageDriver, folder: string): Promise<string[
   return out
 }
 
+/**
+ * The bytes under blobs/ that only mirrored copies hold (layers and manifests linked in copies and in
+ * no pushed repository): what `quotas.total` leaves to `mirror.maxsize`. A blob a push shares with a
+ * copy counts as pushed.
+ */
+export async function cachedOnlyBytes(driver: StorageDriver, isCopy: (name: string) => boolean): Promise<number> {
+  const cached = new Set<string>()
+  const pushed = new Set<string>()
+  for await (const name of createCatalog(driver).walk()) {
+    const into = isCopy(name) ? cached : pushed
+    for (const d of [...await digestsIn(driver, paths.layers(name)), ...await digestsIn(driver, paths.revisions(name))]) into.add(d)
+  }
+  const only = [...cached].filter((d) => !pushed.has(d))
+  let total = 0
+  for (let i = 0; i < only.length; i += 32) {
+    const sizes = await Promise.all(only.slice(i, i + 32).map((d) => driver.stat(paths.blobData(tryParseDigest(d)!), 'file')))
+    for (const s of sizes) total += s?.size ?? 0
+  }
+  return total
+}
+
 export function createEviction(driver: StorageDriver, settings: EvictionSettings): Eviction {
   const now = settings.now ?? Date.now
   /** name → the pull time the plan saw. */

@@ -20,6 +20,8 @@ export interface Lease {
 export interface Leases {
   /** The lease on `key`, or undefined while another process holds a live one. */
   acquire(key: string): Promise<Lease | undefined>
+  /** Whether some process holds a live lease on `key` (what it fetches is in progress). */
+  held(key: string): Promise<boolean>
 }
 
 export interface LeaseOptions {
@@ -35,21 +37,28 @@ export function createLeases(driver: StorageDriver, options: LeaseOptions = {}):
   const owner = `${hostname()}/${process.pid}`
   const record = () => JSON.stringify({ owner, expiresAt: new Date(Date.now() + leaseMs).toISOString() })
 
+  /** The newest generation, and whether it is live. */
+  async function current(key: string): Promise<{ top: number; live: boolean }> {
+    const generations = (await driver.list(paths.mirrorLeases(key))).map(Number).filter((n) => Number.isInteger(n) && n >= 0)
+    const top = generations.length > 0 ? Math.max(...generations) : -1
+    if (top < 0) return { top, live: false }
+    const held = await driver.getContent(paths.mirrorLease(key, top))
+    let expiresAt = Number.NaN
+    try {
+      expiresAt = Date.parse((JSON.parse(held?.toString('utf8') ?? '') as { expiresAt: string }).expiresAt)
+    } catch {
+      // Gone (released meanwhile) or unreadable: the next generation decides.
+    }
+    return { top, live: held !== undefined && !(Date.now() > expiresAt + skewMs) }
+  }
+
   return {
+    held: async (key) => (await current(key)).live,
+
     async acquire(key) {
       const folder = paths.mirrorLeases(key)
-      const generations = (await driver.list(folder)).map(Number).filter((n) => Number.isInteger(n) && n >= 0)
-      const top = generations.length > 0 ? Math.max(...generations) : -1
-      if (top >= 0) {
-        const held = await driver.getContent(paths.mirrorLease(key, top))
-        let expiresAt = Number.NaN
-        try {
-          expiresAt = Date.parse((JSON.parse(held?.toString('utf8') ?? '') as { expiresAt: string }).expiresAt)
-        } catch {
-          // Gone (released meanwhile) or unreadable: the next generation decides.
-        }
-        if (held && !(Date.now() > expiresAt + skewMs)) return undefined
-      }
+      const { top, live } = await current(key)
+      if (live) return undefined
       const generation = top + 1
       const path = paths.mirrorLease(key, generation)
       if (!(await driver.createOnce(path, record()))) return undefined

@@ -28,7 +28,7 @@ import { LruCache } from '../registry/cache.js'
 import type { Registry } from '../registry/index.js'
 import type { ManifestStore, ReferrersResult, StoredManifest } from '../registry/manifests.js'
 import { paths } from '../registry/paths.js'
-import { BlobDigestError, createBlobFetcher } from './blob-fetch.js'
+import { BlobDigestError, createBlobFetcher, purgeFetching } from './blob-fetch.js'
 import { createLeases, type LeaseOptions } from './leases.js'
 import { createRouter, type MirrorUpstream, type Route, type Router } from './routes.js'
 import { UpstreamError } from './upstream.js'
@@ -45,6 +45,11 @@ export interface Mirror {
   /** The core, with mirrored names pulled through. */
   registry: Registry
   router: Router
+  /**
+   * Removes what crashed processes left: temporary fetches no live lease covers, older than
+   * `maxAgeMs` (at most an hour, at least ten upstream timeouts). The upload purge calls it.
+   */
+  purge(maxAgeMs: number): Promise<number>
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms))
@@ -250,7 +255,9 @@ export function createMirror(base: Registry, settings: MirrorSettings): Mirror {
     },
     async statForReuse(repo, digest) {
       const route = await router.resolve(repo)
-      if (!route) return base.blobs.statForReuse(repo, digest)
+      // docker's first request of a push to a new repository (docker push registry/app): never
+      // upstream, which may be down or hold a blob the push would then skip and its manifest lack.
+      if (!route || route.fallback) return base.blobs.statForReuse(repo, digest)
       try {
         return await fetcher.peek(route, digest)
       } catch (err) {
@@ -288,5 +295,8 @@ export function createMirror(base: Registry, settings: MirrorSettings): Mirror {
     },
   }
 
-  return { registry: { ...base, blobs, manifests, mounts }, router }
+  const longestTimeout = Math.max(...settings.upstreams.map((u) => u.timeoutMs))
+  const purge = (maxAgeMs: number) => purgeFetching(driver, leases, new Date(Date.now() - Math.max(Math.min(maxAgeMs, 3_600_000), 10 * longestTimeout)))
+
+  return { registry: { ...base, blobs, manifests, mounts }, router, purge }
 }

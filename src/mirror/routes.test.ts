@@ -7,7 +7,7 @@ import { createRouter, type MirrorUpstream, retentionNamesRepository } from './r
 import { parseChallenge, type UpstreamClient } from './upstream.js'
 
 const client = (name: string) => ({ name }) as UpstreamClient
-const upstream = (prefix: string, more: Partial<MirrorUpstream> = {}): MirrorUpstream => ({ prefix, client: client(prefix), ttlMs: 1000, registryMirror: false, library: false, ...more })
+const upstream = (prefix: string, more: Partial<MirrorUpstream> = {}): MirrorUpstream => ({ prefix, client: client(prefix), ttlMs: 1000, timeoutMs: 1000, registryMirror: false, library: false, ...more })
 
 describe('which upstream answers for a name', () => {
   const local = new Set(['team/app'])
@@ -21,7 +21,8 @@ describe('which upstream answers for a name', () => {
   })
 
   it('answers docker\'s registry-mirrors names from the marked upstream, unless pushed here', async () => {
-    expect(await router.resolve('library/busybox')).toMatchObject({ remote: 'library/busybox', store: 'hub/library/busybox' })
+    expect(await router.resolve('library/busybox')).toMatchObject({ remote: 'library/busybox', store: 'hub/library/busybox', fallback: true })
+    expect(await router.resolve('hub/busybox')).toMatchObject({ fallback: false })
     expect(await router.resolve('team/app')).toBeUndefined()
     expect(router.mirroredBy('library/busybox')).toBeUndefined()
     expect(router.mirroredBy('hub/x')?.prefix).toBe('hub')

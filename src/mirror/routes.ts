@@ -19,6 +19,8 @@ export interface MirrorUpstream {
   client: UpstreamClient
   /** How long a tag's digest is believed before the upstream is asked again. */
   ttlMs: number
+  /** Longest pause of the upstream before it counts as down (a live transfer is never paused longer). */
+  timeoutMs: number
   registryMirror: boolean
   /** Single names get `library/`. */
   library: boolean
@@ -30,6 +32,12 @@ export interface Route {
   remote: string
   /** The name of the copy in this registry's store. */
   store: string
+  /**
+   * Routed by docker's registry-mirrors path: a name outside every prefix that no local repository
+   * has yet. A blob HEAD there is how docker starts a push of a new repository, so it is answered
+   * from the store alone (mirror/registry.ts): pulls GET their blobs.
+   */
+  fallback: boolean
 }
 
 export interface Router {
@@ -52,10 +60,10 @@ export function createRouter(upstreams: readonly MirrorUpstream[], hasLocalRepos
   const registryMirror = upstreams.find((u) => u.registryMirror)
   const under = (name: string) => upstreams.find((u) => u.prefix !== '' && name.startsWith(`${u.prefix}/`))
 
-  const route = (upstream: MirrorUpstream, remoteName: string): Route | undefined => {
+  const route = (upstream: MirrorUpstream, remoteName: string, fallback = false): Route | undefined => {
     const remote = upstream.library && !remoteName.includes('/') ? `library/${remoteName}` : remoteName
     const store = upstream.prefix === '' ? remote : `${upstream.prefix}/${remote}`
-    return isName(remote) && isName(store) ? { upstream, remote, store } : undefined
+    return isName(remote) && isName(store) ? { upstream, remote, store, fallback } : undefined
   }
 
   return {
@@ -64,7 +72,7 @@ export function createRouter(upstreams: readonly MirrorUpstream[], hasLocalRepos
       const upstream = under(name)
       if (upstream) return route(upstream, name.slice(upstream.prefix.length + 1))
       if (!registryMirror || (await hasLocalRepository(name))) return undefined
-      return route(registryMirror, name)
+      return route(registryMirror, name, true)
     },
     mirroredBy: (name) => whole ?? under(name),
     isCopy: (store) => whole !== undefined || under(store) !== undefined,

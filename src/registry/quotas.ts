@@ -28,6 +28,8 @@ export interface QuotaOptions {
   total?: number
   repositories?: QuotaRule[]
   refreshMs?: number
+  /** Bytes under blobs/ that `total` leaves out: a pull-through cache's, which its own size limit bounds. */
+  cached?: () => Promise<number>
 }
 
 export interface Quotas {
@@ -112,7 +114,10 @@ export function createQuotas(driver: StorageDriver, blobs: BlobStore, options: Q
     return u.bytes
   }
 
-  const totalUsage = () => usage('', () => driver.usage(BLOBS))
+  const totalUsage = () => usage('', async () => {
+    const [all, cached] = await Promise.all([driver.usage(BLOBS), options.cached?.() ?? 0])
+    return Math.max(0, all - cached)
+  })
   const repoUsage = (repo: string) => usage(`r:${repo}`, () => repositoryBytes(repo))
 
   function exceeded(what: string, limit: number, used: number, incoming: number, detail: Record<string, unknown>): RegistryError {

@@ -6,7 +6,7 @@
 import type { MiddlewareHandler } from 'hono'
 import type { Config } from '../config/schema.js'
 import type { AppEnv } from '../http/env.js'
-import { createEviction } from '../mirror/eviction.js'
+import { cachedOnlyBytes, createEviction } from '../mirror/eviction.js'
 import { createMirror, type Mirror } from '../mirror/registry.js'
 import { createRouter, isDockerHub, type MirrorUpstream, retentionNamesRepository, type Router } from '../mirror/routes.js'
 import { createUpstreamClient } from '../mirror/upstream.js'
@@ -36,6 +36,7 @@ export function mirrorUpstreams(config: Config): MirrorUpstream[] {
     prefix: u.prefix,
     client: createUpstreamClient({ name: u.prefix || new URL(u.url).host, url: u.url, username: u.username, password: u.password, timeoutMs: u.timeout }),
     ttlMs: u.ttl,
+    timeoutMs: u.timeout,
     registryMirror: u.registrymirror,
     library: u.library ?? isDockerHub(u.url),
   }))
@@ -55,6 +56,17 @@ export function mirrorEviction(config: Config, driver: StorageDriver): Eviction 
   if (upstreams.length === 0 || (config.mirror.maxsize === undefined && evictAfterMs === 0)) return undefined
   const router = createRouter(upstreams, async () => false)
   return createEviction(driver, { isCopy: router.isCopy, maxBytes: config.mirror.maxsize, evictAfterMs })
+}
+
+/**
+ * What `quotas.total` leaves out: blobs only mirrored copies hold, which `mirror.maxsize` bounds
+ * (undefined without a mirror). In proxy mode everything is a copy: the total counts nothing.
+ */
+export function mirrorCachedBytes(config: Config, driver: StorageDriver): (() => Promise<number>) | undefined {
+  const upstreams = mirrorUpstreams(config)
+  if (upstreams.length === 0 || config.quotas.total === undefined) return undefined
+  const router = createRouter(upstreams, async () => false)
+  return () => cachedOnlyBytes(driver, router.isCopy)
 }
 
 /** GC's retention with a pull-through cache: policies leave its copies alone unless they name its prefix. */

@@ -23,7 +23,7 @@ import type { StorageDriver } from '../storage/driver.js'
 import { collectGarbage, formatSummary } from '../registry/gc.js'
 import { metrics } from '../observe/metrics.js'
 import { createUiAccess } from './ui-access.js'
-import { createMirrorFor, mirrorEviction, mirrorRetention } from './mirror.js'
+import { createMirrorFor, mirrorCachedBytes, mirrorEviction, mirrorRetention } from './mirror.js'
 
 export interface RunningRegistry {
   url: string
@@ -57,7 +57,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     redirect: !config.storage.redirect.disable,
     readOnly: config.storage.maintenance.readonly.enabled,
     uploadWriterLeaseMs: config.storage.maintenance.uploadwriterlease,
-    quotas: { total: config.quotas.total, repositories: config.quotas.repositories, refreshMs: config.quotas.refresh },
+    quotas: { total: config.quotas.total, repositories: config.quotas.repositories, refreshMs: config.quotas.refresh, cached: mirrorCachedBytes(config, driver) },
   })
   const mirror = createMirrorFor(config, registry, log)
   const notifier = createNotifier(config.notifications.endpoints, { addr: `${hostname()}:${splitAddr(config.http.addr).port}` }, log)
@@ -116,6 +116,8 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     try {
       const n = await registry.uploads.purge(registry.catalog.walk(), new Date(Date.now() - purging.age))
       if (n > 0) log.info('purged stale upload sessions', { count: n })
+      const fetches = await mirror?.purge(purging.age)
+      if (fetches) log.info('purged temporary fetches of the pull-through cache that crashed processes left', { count: fetches })
     } catch (err) {
       log.warn('upload purge failed', { err })
     }

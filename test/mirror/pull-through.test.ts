@@ -5,7 +5,7 @@
  * users do: skopeo and podman by prefix, a real dockerd by `registry-mirrors`, ctr by hosts.toml.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
@@ -78,14 +78,14 @@ describe.skipIf(!available)('pull-through cache', () => {
 
     proxy = await startCountingProxy(distribution.url)
     mirrorConfig = join(work, 'mirror.yml')
-    const upstream = (prefix: string, url: string, more: string) => `    - { prefix: ${prefix}, url: "${url}", username: ${USER}, password: "${PASSWORD}", library: true, timeout: 2s, ${more} }`
+    const upstream = (prefix: string, url: string, more: string) => `    - { prefix: ${prefix}, url: "${url}", username: ${USER}, password: "${PASSWORD}", library: true, timeout: 10s, ${more} }`
     writeFileSync(mirrorConfig, [
       'mirror:',
       '  upstreams:',
       upstream('hub', proxy.url, 'registrymirror: true, ttl: 1h'),
       upstream('short', proxy.url, 'ttl: 1s'),
       // This one's account comes from the environment (mirrorEnv), as a secret store would give it.
-      `    - { prefix: tok, url: "${tokenUpstream.url}", usernameenv: TOK_USER, passwordenv: TOK_PASSWORD, library: true, timeout: 2s, ttl: 1h }`,
+      `    - { prefix: tok, url: "${tokenUpstream.url}", usernameenv: TOK_USER, passwordenv: TOK_PASSWORD, library: true, timeout: 10s, ttl: 1h }`,
       '  maxsize: 400KiB',
       // A catch-all repository quota and retention policy, written for pushed repositories.
       'quotas: { repositories: [{ match: "/.+/", limit: 400KiB }] }',
@@ -98,6 +98,7 @@ describe.skipIf(!available)('pull-through cache', () => {
   }, 180_000)
 
   afterAll(async () => {
+    if (process.env.MIRROR_DEBUG) console.log(mirror?.output())
     await mirror?.stop()
     await tokenUpstream?.stop()
     await proxy?.close()
@@ -141,6 +142,49 @@ describe.skipIf(!available)('pull-through cache', () => {
     }
   })
 
+  it('distribution\'s proxy mode (REGISTRY_PROXY_*): the whole registry mirrors one upstream, and refuses pushes', async () => {
+    const instance = await startEnlil(join(work, 'proxy-mode'), {
+      REGISTRY_PROXY_REMOTEURL: proxy.url, REGISTRY_PROXY_USERNAME: USER, REGISTRY_PROXY_PASSWORD: PASSWORD, ENLIL_WORKERS: '1',
+    })
+    try {
+      await skopeo(['copy', '--src-tls-verify=false', `docker://${host(instance)}/library/busybox:latest`, `oci:${join(work, 'proxy-mode-pulled')}:busybox`])
+      const push = await fetch(`${instance.url}/v2/team/app/blobs/uploads/`, { method: 'POST' })
+      expect(push.status).toBe(405)
+      expect(JSON.stringify(await push.json())).toMatch(/UNSUPPORTED.*this registry mirrors/)
+    } finally {
+      await instance.stop()
+    }
+  })
+
+  it('local ACLs decide who pulls through which prefix: anonymous pulls of hub/, nothing of other/', async () => {
+    const dir = join(work, 'acl')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'htpasswd'), `dev:${bcrypt.hashSync('dev password', 8)}\n`)
+    const upstream = (prefix: string) => `{ prefix: ${prefix}, url: "${proxy.url}", username: ${USER}, password: "${PASSWORD}", library: true }`
+    writeFileSync(join(dir, 'config.yml'), [
+      `mirror: { upstreams: [${upstream('hub')}, ${upstream('other')}] }`,
+      `auth: { htpasswd: { realm: enlil, path: ${join(dir, 'htpasswd')} }, acl: [`,
+      '  { match: { account: "", name: "hub/*" }, actions: [pull] },',
+      '  { match: { account: "", name: "hub/*/*" }, actions: [pull] },',
+      '  { match: { account: dev }, actions: ["*"] } ]',
+      '}',
+      '',
+    ].join('\n'))
+    const instance = await startEnlil(join(dir, 'data'), { REGISTRY_CONFIG: join(dir, 'config.yml'), ENLIL_WORKERS: '1' })
+    try {
+      proxy.reset()
+      await skopeo(['copy', '--src-tls-verify=false', '--src-no-creds', `docker://${host(instance)}/hub/busybox:latest`, `oci:${join(dir, 'pulled')}:busybox`])
+      const denied = await fetch(`${instance.url}/v2/other/library/busybox/manifests/latest`, { headers: { Accept: ACCEPT } })
+      expect(denied.status).toBe(401)
+      // Refused before anything was asked upstream for other/.
+      expect([...proxy.manifestGets.keys()]).toEqual(['library/busybox:latest'])
+      const dev = `Basic ${Buffer.from('dev:dev password').toString('base64')}`
+      expect((await fetch(`${instance.url}/v2/other/library/busybox/manifests/latest`, { headers: { Accept: ACCEPT, Authorization: dev } })).status).toBe(200)
+    } finally {
+      await instance.stop()
+    }
+  })
+
   it('refuses pushes into a mirrored prefix with 405 UNSUPPORTED, and takes them elsewhere', async () => {
     const res = await fetch(`${mirror.url}/v2/hub/library/busybox/blobs/uploads/`, { method: 'POST' })
     expect(res.status).toBe(405)
@@ -170,6 +214,33 @@ describe.skipIf(!available)('pull-through cache', () => {
     expect(JSON.stringify(await push.json())).toMatch(/DENIED.*quota exceeded: repository local\/big/)
   })
 
+  it('quotas.total counts what is pushed, not what the cache holds (mirror.maxsize bounds that)', async () => {
+    const root = join(work, 'total')
+    const config = join(work, 'total.yml')
+    writeFileSync(config, `mirror: { upstreams: [{ prefix: hub, url: "${proxy.url}", username: ${USER}, password: "${PASSWORD}", library: true }] }\nquotas: { total: 1MiB }\n`)
+    const instance = await startEnlil(root, { REGISTRY_CONFIG: config, ENLIL_WORKERS: '1' })
+    try {
+      // The cache fills past the total: a pull through is never held by a quota.
+      for (const image of ['own/big', 'library/busybox']) {
+        await skopeo(['copy', '--src-tls-verify=false', `docker://${host(instance)}/hub/${image}:${image === 'own/big' ? '1' : 'latest'}`, `oci:${join(work, 'total-pulled')}:${image.replace('/', '-')}`])
+      }
+      const blobsUnder = (dir: string): number => readdirSync(dir, { withFileTypes: true })
+        .reduce((n, e) => n + (e.isDirectory() ? blobsUnder(join(dir, e.name)) : statSync(join(dir, e.name)).size), 0)
+      for (let i = 0; i < 50 && blobsUnder(join(root, 'docker/registry/v2/blobs')) <= 1 << 20; i++) await new Promise((r) => setTimeout(r, 100))
+      expect(blobsUnder(join(root, 'docker/registry/v2/blobs'))).toBeGreaterThan(1 << 20)
+      const push = (size: number) => {
+        const bytes = randomBytes(size)
+        return fetch(`${instance.url}/v2/local/quota/blobs/uploads/?digest=sha256:${sha256(bytes).replace(/^sha256:/, '')}`, { method: 'POST', body: bytes, headers: { 'Content-Type': 'application/octet-stream' } })
+      }
+      expect((await push(500_000)).status).toBe(201)
+      const over = await push(700_000)
+      expect(over.status).toBe(507)
+      expect(JSON.stringify(await over.json())).toMatch(/DENIED.*quota exceeded: the registry \(total quota\)/)
+    } finally {
+      await instance.stop()
+    }
+  })
+
   it('8 clients pulling one cold image at once cause one manifest fetch and one fetch per blob', async () => {
     proxy.reset()
     await Promise.all(Array.from({ length: 8 }, (_, i) => skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/team/layers:1`, `oci:${join(work, `eight-${i}`)}:layers`])))
@@ -190,6 +261,35 @@ describe.skipIf(!available)('pull-through cache', () => {
       expect([...proxy.blobGets.values()]).toEqual([1, 1])
     } finally {
       await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
+  it('the upload purge removes temporary fetches a crashed process left, and spares one another instance is writing', async () => {
+    const root = join(work, 'crashed')
+    const v2 = join(root, 'docker/registry/v2')
+    const fetching = join(v2, '_enlil/mirror/fetching')
+    const hoursAgo = new Date(Date.now() - 2 * 3_600_000)
+    const plant = (folder: string, file: string) => {
+      mkdirSync(join(fetching, folder), { recursive: true })
+      writeFileSync(join(fetching, folder, file), randomBytes(1000))
+      utimesSync(join(fetching, folder, file), hoursAgo, hoursAgo)
+      utimesSync(join(fetching, folder), hoursAgo, hoursAgo)
+    }
+    // What kill -9 leaves: a fetch written whole, and one cut mid-write (the file system's hidden temporary file).
+    plant(`sha256-${'a'.repeat(64)}-1`, 'data')
+    plant(`sha256-${'b'.repeat(64)}-2`, 'data.tmp-0123456789ab')
+    // A long transfer of another instance: started hours ago, its blob's lease renewed just now.
+    const live = `sha256-${'c'.repeat(64)}-3`
+    plant(live, 'data.tmp-ba9876543210')
+    mkdirSync(join(v2, `_enlil/mirror/leases/sha256-${'c'.repeat(64)}`), { recursive: true })
+    writeFileSync(join(v2, `_enlil/mirror/leases/sha256-${'c'.repeat(64)}/0`), JSON.stringify({ owner: 'elsewhere/1', expiresAt: new Date(Date.now() + 60_000).toISOString() }))
+    const instance = await startEnlil(root, { ...mirrorEnv, REGISTRY_CONFIG: mirrorConfig, ENLIL_WORKERS: '1', REGISTRY_LOG_LEVEL: 'info', REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL: '1s' })
+    try {
+      for (let i = 0; i < 100 && readdirSync(fetching).length > 1; i++) await new Promise((r) => setTimeout(r, 100))
+      expect(readdirSync(fetching)).toEqual([live])
+      expect(instance.output()).toMatch(/purged temporary fetches of the pull-through cache/)
+    } finally {
+      await instance.stop()
     }
   })
 
@@ -235,6 +335,9 @@ describe.skipIf(!available)('pull-through cache', () => {
       expect(stale.res.headers.get('warning')).toMatch(/^110 - "Response is Stale/)
       for (const blob of stale.blobs) expect((await get(`/v2/short/library/busybox/blobs/${blob}`)).status).toBe(200)
       await skopeo(['copy', '--src-tls-verify=false', `docker://${host(mirror)}/hub/busybox:latest`, `oci:${join(work, 'down')}:busybox`])
+      // A blob HEAD under a registry-mirrors name is how docker starts a push of a new repository:
+      // answered from the store (404: push it), not 503 for want of the upstream.
+      expect((await fetch(`${mirror.url}/v2/brand-new/blobs/sha256:${'0'.repeat(64)}`, { method: 'HEAD' })).status).toBe(404)
       const missing = await get('/v2/hub/own/down/manifests/1')
       expect(missing.status).toBe(503)
       expect(missing.headers.get('retry-after')).toBeTruthy()
@@ -260,11 +363,19 @@ describe.skipIf(!available)('pull-through cache', () => {
       } finally {
         proxy.mode = 'pass'
       }
-      await new Promise((r) => setTimeout(r, 200))
-      expect(storedBlob(join(work, 'mirror'), layer)).toBe(false)
+      // The failed transfer removes its temporary object once its client is gone (bounded wait).
       const fetching = join(work, 'mirror/docker/registry/v2/_enlil/mirror/fetching')
-      expect(existsSync(fetching) ? readdirSync(fetching) : []).toEqual([])
-      const again = await get(`/v2/hub/own/${mode}/blobs/${layer}`)
+      const left = () => (existsSync(fetching) ? readdirSync(fetching) : [])
+      for (let i = 0; i < 50 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 100))
+      expect(left()).toEqual([])
+      expect(storedBlob(join(work, 'mirror'), layer)).toBe(false)
+      // The client retries, as docker does: a 503 with Retry-After while the failed transfer is let go.
+      let again = await get(`/v2/hub/own/${mode}/blobs/${layer}`)
+      for (let i = 0; i < 10 && again.status === 503; i++) {
+        await again.arrayBuffer()
+        await new Promise((r) => setTimeout(r, 200))
+        again = await get(`/v2/hub/own/${mode}/blobs/${layer}`)
+      }
       expect(again.status).toBe(200)
       expect(`sha256:${sha256(Buffer.from(await again.arrayBuffer())).replace(/^sha256:/, '')}`).toBe(layer)
       // The store finishes after the client's response did.
@@ -288,6 +399,28 @@ describe.skipIf(!available)('pull-through cache', () => {
     it('a dockerd with registry-mirrors pulls library/busybox through enlil and runs it', async () => {
       await engine.docker(['pull', 'busybox:latest'])
       expect((await engine.docker(['run', '--rm', '--network', 'none', 'busybox:latest'])).stdout).toBe(`${fixtures.greeting}\n`)
+    })
+
+    it('with the upstream down, docker pushes a new repository without prefix (registry-mirrors names) and pulls it back', async () => {
+      const image = `${host(mirror)}/newapp:1`
+      // A small image of its own (the config's catch-all repository quota is 400KiB).
+      mkdirSync(join(work, 'newapp'))
+      writeFileSync(join(work, 'newapp/hello'), randomBytes(50_000))
+      await run('tar', ['-cf', join(work, 'newapp.tar'), '-C', join(work, 'newapp'), 'hello'])
+      await engine.docker(['import', join(work, 'newapp.tar'), image])
+      proxy.reset()
+      proxy.mode = 'down'
+      try {
+        // docker's first question is a HEAD of each blob in newapp: from the store, never upstream.
+        await engine.docker(['push', image])
+        await engine.docker(['rmi', image])
+        await engine.docker(['pull', image])
+      } finally {
+        proxy.mode = 'pass'
+      }
+      expect(proxy.blobGets.size + proxy.manifestGets.size).toBe(0)
+      // The pushed repository is local from now on: a pull of newapp never goes upstream.
+      expect((await manifestOf('/v2/newapp/manifests/1')).res.status).toBe(200)
     })
 
     it('ctr pulls docker.io names through hosts.toml', async () => {
