@@ -93,7 +93,8 @@ export function createCluster(config: Config, driver: StorageDriver, log: Logger
       internal.keepAliveTimeout = 5_000
       await new Promise<void>((ok, fail) => {
         internal.once('error', fail)
-        internal.listen(addr.port, addr.host, () => {
+        // exclusive: a worker of --workers gets a port of its own, not the one the primary shares.
+        internal.listen({ port: addr.port, host: addr.host, exclusive: true }, () => {
           internal.off('error', fail)
           ok()
         })
