@@ -50,8 +50,8 @@ describe.skipIf(!s3)('three processes on one RGW bucket, every request of an upl
   let proxy: FaultProxy
   let nodes: Running[] = []
   const base = (i: number) => nodes[i % nodes.length]!.url
-  /** GETs of an upload's stored bytes (its data, its parts, its tail), in bytes. */
-  const readBack = () => proxy.log.filter((e) => e.method === 'GET' && e.url.includes('/_uploads/')).reduce((sum, e) => sum + e.bytes, 0)
+  /** Bytes of GETs of an upload's stored data (`…/data`, its tail `…/data.tail-…`); not its small `data.state` record. */
+  const readBack = () => proxy.log.filter((e) => e.method === 'GET' && /\/_uploads\/[^/]+\/data(\.tail[^/?]*)?(\?|$)/.test(e.url)).reduce((sum, e) => sum + e.bytes, 0)
 
   beforeAll(async () => {
     await createBucket(bucket)
@@ -79,12 +79,14 @@ describe.skipIf(!s3)('three processes on one RGW bucket, every request of an upl
   }
 
   it('POST, PATCHes and PUT each on the next process: relayed to the owner, nothing read back', async () => {
-    const blob = randomBlob(23 * MiB + 7)
+    // Chunks of whole parts: a shorter chunk leaves a tail object that the store driver reads back
+    // to join to the next part, which is no digest read-back and would blur the count.
+    const blob = randomBlob(25 * MiB)
     const post = await fetch(`${base(0)}/v2/fwd/rotate/blobs/uploads/`, { method: 'POST' })
     expect(post.status).toBe(202)
-    const location = await rotate(nodes.map((n) => n.url), post.headers.get('location')!, blob.bytes, 6 * MiB, 1)
+    const location = await rotate(nodes.map((n) => n.url), post.headers.get('location')!, blob.bytes, 5 * MiB, 1)
     const before = readBack()
-    const put = await fetch(on(base(2), location, `digest=${blob.digest}`), { method: 'PUT' })
+    const put = await fetch(on(base(0), location, `digest=${blob.digest}`), { method: 'PUT' })
     expect(put.status, await put.text()).toBe(201)
     expect(put.headers.get('docker-content-digest')).toBe(blob.digest)
     expect(readBack()).toBe(0)
@@ -94,7 +96,7 @@ describe.skipIf(!s3)('three processes on one RGW bucket, every request of an upl
       expect(await metric(n.url, 'enlil_upload_readback_bytes_total')).toBe(0)
       relayed += await metric(n.url, 'enlil_upload_forwards_total', 'relayed')
     }
-    // Four PATCHes on processes 1, 2, 0, 1 and the PUT on 2: all but the one on 0 (the owner) relayed.
+    // Five PATCHes on processes 1, 2, 0, 1, 2 and the PUT on 0: all but those on 0 (the owner) relayed.
     expect(relayed).toBe(4)
     await expectPulled('fwd/rotate', blob.digest, blob.bytes.length)
   }, 60_000)
@@ -141,7 +143,9 @@ describe.skipIf(!s3)('three processes on one RGW bucket, every request of an upl
     const before = readBack()
     const put = await fetch(on(nodes[0]!.url, location, `digest=${blob.digest}`), { method: 'PUT' })
     expect(put.status, await put.text()).toBe(201)
-    expect(readBack() - before).toBe(blob.bytes.length)
+    // The digest's read-back (at least the whole upload; tails joined to parts come on top).
+    expect(readBack() - before).toBeGreaterThanOrEqual(blob.bytes.length)
+    expect(await metric(nodes[1]!.url, 'enlil_upload_readback_bytes_total')).toBe(blob.bytes.length)
     await expectPulled('fwd/killed', blob.digest, blob.bytes.length)
   }, 60_000)
 
