@@ -164,7 +164,8 @@ export function forwardUploads(options: ForwardingOptions): MiddlewareHandler<Ap
     if (owner === undefined || owner === options.self || !PROCESS_ID.test(owner)) return next()
     const incoming = c.env?.incoming as IncomingMessage | undefined
     const outgoing = c.env?.outgoing as ServerResponse | undefined
-    if (!incoming || !outgoing || !('writeHead' in outgoing)) return next()
+    // Origin-form targets only: an absolute-form one (`PATCH http://elsewhere/…`) must not pick the host.
+    if (!incoming || !outgoing || !('writeHead' in outgoing) || !incoming.url?.startsWith('/')) return next()
     const base = await options.lookup(owner).catch(() => undefined)
     if (!base) {
       metrics.uploadForwards.inc(['owner-gone'])
@@ -195,6 +196,7 @@ function relay(incoming: IncomingMessage, outgoing: ServerResponse, base: string
 
   return new Promise<Outcome>((resolve) => {
     let flowing = false
+    let responded = false
     let settled = false
     const done = (outcome: Outcome) => {
       if (settled) return
@@ -203,7 +205,8 @@ function relay(incoming: IncomingMessage, outgoing: ServerResponse, base: string
       incoming.off('close', clientGone)
       resolve(outcome)
     }
-    const hopReq = request(new URL(target, base), { method, headers, agent: false })
+    const at = new URL(base)
+    const hopReq = request({ protocol: 'http:', hostname: at.hostname.replace(/^\[|\]$/g, ''), port: at.port, path: target, method, headers, agent: false })
     const acceptTimer = setTimeout(() => { if (!flowing) hopReq.destroy(new Error('the owner did not accept the request in time')) }, ACCEPT_TIMEOUT_MS)
     const startBody = () => {
       if (flowing) return
@@ -223,6 +226,7 @@ function relay(incoming: IncomingMessage, outgoing: ServerResponse, base: string
         hopReq.destroy()
         return done('fallback')
       }
+      responded = true
       const out = endToEnd(res.headers)
       // What the client still sends after the owner answered early (a 416) is not read: end the connection.
       if (!incoming.complete) out.connection = 'close'
@@ -237,6 +241,8 @@ function relay(incoming: IncomingMessage, outgoing: ServerResponse, base: string
     hopReq.on('error', () => {
       if (!flowing) return done('fallback')
       incoming.unpipe(hopReq)
+      // The owner answered and closed while the client still sent (an early 416): its answer is relayed.
+      if (responded) return
       if (!outgoing.headersSent) {
         const body = errorBody('UNAVAILABLE', 'the process receiving this upload stopped during the request; the bytes it stored are kept: ask the upload\'s Range (GET its Location) and send the rest again')
         outgoing.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Docker-Distribution-API-Version': 'registry/2.0', 'Retry-After': '1', Connection: 'close' })
