@@ -46,6 +46,10 @@ export const ENVIRONMENT: Record<string, string> = {
   ENLIL_METRICS_ADDR: 'metrics.addr',
   ENLIL_METRICS_PUBLIC: 'metrics.public',
   ENLIL_QUOTAS_TOTAL: 'quotas.total',
+  ENLIL_CLUSTER_SECRET: 'cluster.secret',
+  ENLIL_CLUSTER_ADDR: 'cluster.addr',
+  ENLIL_CLUSTER_ADVERTISE: 'cluster.advertise',
+  ENLIL_CLUSTER_LEASE: 'cluster.lease',
   ENLIL_LIMITS_MANIFESTSIZE: 'limits.manifestsize',
   REGISTRY_AUTH: 'auth.mode',
   REGISTRY_AUTH_HTPASSWD_REALM: 'auth.htpasswd.realm',
@@ -87,6 +91,8 @@ export const FALLBACK_ENVIRONMENT: Record<string, string> = {
   AWS_SECRET_ACCESS_KEY: 'storage.s3.secretkey',
   AWS_ENDPOINT_URL_S3: 'storage.s3.regionendpoint',
   AWS_REGION: 'storage.s3.region',
+  // fly.io sets it on every machine: the address of the private network (6PN) the machines share.
+  FLY_PRIVATE_IP: 'cluster.advertise',
 }
 
 /**

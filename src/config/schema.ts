@@ -210,6 +210,13 @@ export const configSchema = z.strictObject({
     /** How long a computed usage is trusted before it is read from the store again. */
     refresh: duration.default(60_000).meta(doc('how long a computed usage is trusted before it is read from the store again')),
   }).prefault({}),
+  /** Processes of one registry forwarding upload requests to the one holding the upload's live digest (http/forwarding.ts). */
+  cluster: z.strictObject({
+    secret: z.string().min(16, 'use at least 16 characters (e.g. `openssl rand -hex 32`)').optional().meta(doc('shared by all instances on the store: signs the upload requests one instance forwards to another (the one that holds the upload\'s running digest, so nothing is read back from the store). Unset: each instance finishes uploads alone, reading back what another instance received. `--workers N` generates one for its workers when unset; never logged', { defaultText: 'none' })),
+    addr: address.optional().meta(doc('where this process listens for requests forwarded by the others (`host:port`; port 0 picks a free one, announced in the store): an address the other instances reach and clients do not, e.g. fly.io\'s private network', { defaultText: '`advertise`:0, else 127.0.0.1:0' })),
+    advertise: z.string().regex(/^[0-9A-Za-z.:-]+$/, 'expected a host name or an IP address').optional().meta(doc('the host (name or IP) the other instances use to reach `addr`', { defaultText: '`FLY_PRIVATE_IP` on fly.io, else the host of `addr`' })),
+    lease: duration.default(30_000).meta(doc('how long an announcement (`_enlil/instances/<id>` in the store) stays valid; renewed every third of it. After an instance died, its uploads are finished elsewhere with a read-back')),
+  }).prefault({}),
   /** Prometheus text at `path`: on its own listener (`addr`), or on the main port when `public`. */
   metrics: z.strictObject({
     addr: address.optional().meta(doc('serve Prometheus metrics on this listener, e.g. `127.0.0.1:5001` (distribution\'s `http.debug.addr` with `http.debug.prometheus.enabled: true` does the same)')),

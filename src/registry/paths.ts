@@ -26,6 +26,7 @@
  *                                                               it reads keep/)
  *   _enlil/gc/<run>/batches/<n>.done                            the deletions of batch <n> are finished
  *   _enlil/gc/last-run.json                                     the summary of the last GC run
+ *   _enlil/instances/<id>                                       enlil's: a live process and its internal address (lease)
  *   _enlil/readyz                                               enlil's: rewritten by readiness checks (is the store writable?)
  *   _enlil/mirror/leases/<key>/<generation>                     enlil's: who fetches a blob or manifest from an upstream
  *                                                               (mirror/leases.ts), created once, renewed while it runs
@@ -53,6 +54,8 @@ export const paths = {
   gcBatchDone: (run: string, batch: string) => `${V2}/_enlil/gc/${run}/batches/${batch}.done`,
   gcLastRun: `${V2}/_enlil/gc/last-run.json`,
   readinessProbe: `${V2}/_enlil/readyz`,
+  instances: `${V2}/_enlil/instances`,
+  instance: (id: string) => `${V2}/_enlil/instances/${id}`,
   mirrorLeases: (key: string) => `${V2}/_enlil/mirror/leases/${key}`,
   mirrorLease: (key: string, generation: number) => `${V2}/_enlil/mirror/leases/${key}/${generation}`,
   mirrorFetching: (id: string) => `${V2}/_enlil/mirror/fetching/${id}`,

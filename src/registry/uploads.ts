@@ -24,6 +24,7 @@ import type { BlobInfo, BlobStore } from './blobs.js'
 import { LruCache } from './cache.js'
 import type { GcFence } from './gc-protocol.js'
 import { paths } from './paths.js'
+import { metrics } from '../observe/metrics.js'
 import type { Quotas } from './quotas.js'
 import { createUploadWriters, DEFAULT_WRITER_LEASE_MS, type WriterHold } from './upload-writers.js'
 
@@ -133,6 +134,7 @@ export function createUploadStore(driver: StorageDriver, blobs: BlobStore, quota
     const live = liveHashes.get(session.id)
     if (algorithm === 'sha256' && live && live.offset === session.size) return live.hash.copy().digest('hex')
     // Another instance received (some of) the bytes: hash what is stored.
+    metrics.uploadReadBackBytes.inc([], session.size)
     const hash = createHash(algorithm)
     if (session.size > 0) {
       const hasher = new HashingStream(hash)

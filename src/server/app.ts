@@ -22,6 +22,7 @@ import { PROMETHEUS_CONTENT_TYPE } from '../observe/metrics.js'
 import { type UiOptions, uiRoutes } from '../ui/routes.js'
 import type { Router } from '../mirror/routes.js'
 import { refusePushesToMirrors } from './mirror.js'
+import { type ForwardingOptions, forwardedHop, forwardedRequests, forwardUploads, ownerForLocation } from '../http/forwarding.js'
 
 export interface AppOptions {
   registry: Registry
@@ -45,6 +46,8 @@ export interface AppOptions {
   ui?: Omit<UiOptions, 'registry' | 'deleteEnabled' | 'publicUrl' | 'notifier'>
   /** The pull-through cache's names (server/mirror.ts): pushes into them are refused. */
   mirror?: Router
+  /** Upload requests relayed to the process holding the upload's live digest (server/instances.ts). */
+  forwarding?: ForwardingOptions
 }
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
@@ -54,6 +57,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     manifestMaxSize: options.manifestMaxSize ?? 4 * 1024 * 1024,
     publicUrl: options.publicUrl,
     notifier: options.notifier,
+    uploadOwner: options.forwarding && ((c) => ownerForLocation(c, options.forwarding!.self)),
   }
   const app = new Hono<AppEnv>()
   const addresses = clientAddresses(options.trustedProxies)
@@ -62,10 +66,16 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.use(endpoint())
   const metricsPath = options.publicMetricsPath
   if (metricsPath) app.get(metricsPath, async (c) => c.body(await metricsText(), 200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE }))
-  if (options.authorizer) app.use('/v2/*', authenticate(options.authorizer, options.publicUrl))
+  // The internal hop's header is refused from clients; a verified hop was authorized at its edge.
+  app.use('/v2/*', forwardedRequests())
+  if (options.authorizer) {
+    const auth = authenticate(options.authorizer, options.publicUrl)
+    app.use('/v2/*', (c, next) => (forwardedHop(c) ? next() : auth(c, next)))
+  }
   // After auth, as distribution does: an unauthenticated client hears 401 first.
   app.use('/v2/*', refuseWritesWhenReadOnly(options.registry.readOnly))
   if (options.mirror) app.use('/v2/*', refusePushesToMirrors(options.mirror))
+  if (options.forwarding) app.use('/v2/*', forwardUploads(options.forwarding))
   if (options.tokenService) app.route(options.tokenPath ?? '/auth/token', tokenRoutes({ ...options.tokenService, addresses }))
 
   // Liveness and readiness for fly.io and Kubernetes; outside /v2, so never behind auth.

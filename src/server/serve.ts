@@ -24,6 +24,7 @@ import { collectGarbage, formatSummary } from '../registry/gc.js'
 import { metrics } from '../observe/metrics.js'
 import { createUiAccess } from './ui-access.js'
 import { createMirrorFor, mirrorCachedBytes, mirrorEviction, mirrorRetention } from './mirror.js'
+import { createCluster } from './instances.js'
 
 export interface RunningRegistry {
   url: string
@@ -62,7 +63,9 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
   const mirror = createMirrorFor(config, registry, log)
   const notifier = createNotifier(config.notifications.endpoints, { addr: `${hostname()}:${splitAddr(config.http.addr).port}` }, log)
   const auth = await createAuth(config, log)
+  const processes = createCluster(config, driver, log)
   const app = createApp({
+    forwarding: processes,
     registry: mirror?.registry ?? registry, mirror: mirror?.router, log, authorizer: auth.authorizer,
     tokenService: auth.tokenService, tokenPath: config.auth.token?.path,
     deleteEnabled: config.storage.delete.enabled,
@@ -99,6 +102,11 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
     })
   })
   const bound = (server.address() as AddressInfo).port
+  // Upload requests that land here for an upload another process holds are relayed to it (http/forwarding.ts).
+  await processes?.start(listener).catch((err: unknown) => {
+    server.close()
+    throw err
+  })
   const url = `${tls.certificate ? 'https' : 'http'}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${bound}`
 
   // Metrics on a listener of their own; with --workers the primary serves it (main.ts).
@@ -149,6 +157,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningRegistr
       await closed
       clearInterval(sweeper)
       clearTimeout(deadline)
+      await processes?.stop(config.http.draintimeout)
       notifier?.close()
     },
   }

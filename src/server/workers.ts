@@ -3,7 +3,7 @@
  * those that die, drains them on SIGTERM and replaces them one at a time on SIGHUP.
  */
 import cluster, { type Worker } from 'node:cluster'
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { type Config } from '../config/schema.js'
 import { ConfigError, loadConfig } from '../config/load.js'
@@ -27,6 +27,15 @@ function shareGeneratedSigningKey(config: Config, log: Logger): void {
 }
 
 /**
+ * No cluster.secret configured: one for the workers of this primary, so that an upload request
+ * landing on another worker than the one holding its digest is relayed there (http/forwarding.ts)
+ * rather than finished with a read-back. Instances elsewhere have other secrets and ignore these.
+ */
+function shareGeneratedClusterSecret(config: Config): void {
+  if (!config.cluster.secret) process.env.ENLIL_CLUSTER_SECRET = randomBytes(32).toString('hex')
+}
+
+/**
  * The primary of `--workers N`: N processes share the port (node:cluster); nothing they need is
  * in memory, so any of them takes any request. A worker that dies is replaced; SIGTERM drains all;
  * SIGHUP replaces the workers one at a time (each new one listening before an old one drains), so
@@ -45,6 +54,7 @@ export function runWorkers(config: Config, file: string | undefined, log: Logger
   let startedWorkers = 0
   let metricsUrl: string | undefined
   shareGeneratedSigningKey(config, log)
+  shareGeneratedClusterSecret(config)
   installClusterMetrics()
   // One login throttle for all workers: the same limit whatever their number.
   installThrottleHub()

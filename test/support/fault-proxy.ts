@@ -30,6 +30,8 @@ export interface ProxiedRequest {
   fault?: FaultKind
   /** The status relayed or answered (a cut body still has its status). */
   status?: number
+  /** Response body bytes relayed from the S3 server (what enlil read back). */
+  bytes: number
 }
 
 export interface FaultProxyOptions {
@@ -124,6 +126,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         const length = Number(up.headers['content-length'] ?? NaN)
         const hasBody = req.method !== 'HEAD' && up.statusCode !== 204 && up.statusCode !== 304 && (Number.isNaN(length) || length >= 2)
         res.writeHead(up.statusCode ?? 502, out)
+        up.on('data', (chunk: Buffer) => { entry.bytes += chunk.length })
         if (!cut || !hasBody) {
           up.pipe(res)
           return
@@ -169,7 +172,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const server = createServer((req, res) => {
     counts.requests++
     const entry: ProxiedRequest = {
-      method: req.method ?? 'GET', url: req.url ?? '/',
+      method: req.method ?? 'GET', url: req.url ?? '/', bytes: 0,
       ...(req.headers.range ? { range: req.headers.range } : {}),
       ...(req.headers['if-match'] ? { ifMatch: req.headers['if-match'] } : {}),
     }

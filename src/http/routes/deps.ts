@@ -15,6 +15,8 @@ export interface RouteDeps {
   publicUrl?: string
   /** Webhooks; undefined when none are configured. */
   notifier?: Notifier
+  /** The process to name in an upload's Location (`?_owner=`), when uploads are forwarded (http/forwarding.ts). */
+  uploadOwner?: (c: Context<AppEnv>) => string | undefined
 }
 
 /** Counts an upload request streaming bytes (the uploads-in-progress gauge) while `work` runs. */

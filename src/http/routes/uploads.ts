@@ -10,13 +10,20 @@ import { parseContentRange } from '../headers.js'
 import { absolute, API_VERSION_HEADER, type RouteDeps, streamingUpload } from './deps.js'
 import { endpointOf } from '../endpoint.js'
 import { BLOB_MEDIA_TYPE, publishEvent } from '../events.js'
+import { OWNER_PARAM } from '../forwarding.js'
 
 export function uploadRoutes(deps: RouteDeps) {
   const { uploads, blobs } = deps.registry
 
+  /** Names the process holding the upload's live digest, so the next request can be relayed there. */
+  const ownerQuery = (c: Context<AppEnv>) => {
+    const owner = deps.uploadOwner?.(c)
+    return owner ? `?${OWNER_PARAM}=${owner}` : ''
+  }
+
   const sessionHeaders = (c: Context<AppEnv>, s: UploadSession) => ({
     ...API_VERSION_HEADER,
-    Location: absolute(c, deps, `/v2/${s.repo}/blobs/uploads/${s.id}`),
+    Location: absolute(c, deps, `/v2/${s.repo}/blobs/uploads/${s.id}${ownerQuery(c)}`),
     Range: uploadRange(s.size),
     'Docker-Upload-UUID': s.id,
     'Content-Length': '0',
