@@ -69,6 +69,8 @@ export interface S3DriverOptions {
   presignExpirySeconds?: number
   /** Extra client settings (tests: a request handler resolving virtual hosts locally). */
   client?: Partial<S3ClientConfig>
+  /** Told of every request sent to the store (retries included), by S3 operation name (metrics). */
+  onRequest?: (operation: string) => void
 }
 
 interface AppendState {
@@ -103,6 +105,15 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     retryMode: 'adaptive',
     ...options.client,
   })
+  // Every request goes through the client's stack (lib-storage's uploads too): counted there, once
+  // per attempt (the deserialize step runs inside the SDK's retries).
+  const onRequest = options.onRequest
+  if (onRequest) {
+    client.middlewareStack.add((next, context) => (args) => {
+      onRequest(context.commandName?.replace(/Command$/, '') ?? 'unknown')
+      return next(args)
+    }, { step: 'deserialize', name: 'enlilCountRequests' })
+  }
 
   const key = (path: string): string => {
     if (path.split('/').some((part) => part === '..' || part === '.')) throw new Error(`refusing path outside the root: ${path}`)
