@@ -102,6 +102,7 @@ export const metrics = {
   bytesOut: new Counter('enlil_http_response_bytes_total', 'Response bytes sent (headers included), by route template.', ['route']),
   uploadsInProgress: new Gauge('enlil_uploads_in_progress', 'Upload requests (monolithic POST, PATCH, PUT with a body) streaming bytes right now.', []),
   storageErrors: new Counter('enlil_storage_errors_total', 'Storage failures answered to clients: full (ENOSPC, quota of the store), unavailable, other.', ['kind']),
+  storageRequests: new Counter('enlil_storage_requests_total', 'Requests sent to the store, by operation: the S3 API call (GetObject, HeadObject, PutObject, ListObjectsV2…, retries included), or the filesystem driver\'s operation.', ['op']),
   quotaRejections: new Counter('enlil_quota_rejections_total', 'Uploads and mounts refused because a configured quota would be exceeded.', ['quota']),
   gcRuns: new Counter('enlil_gc_runs_total', 'Garbage collection runs, by outcome.', ['outcome']),
   gcBytesFreed: new Counter('enlil_gc_bytes_freed_total', 'Bytes deleted by garbage collection.', []),
