@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 // @ts-expect-error plain JavaScript shared with the benchmark (test/bench/), no type declarations
 import { measureRequestCounts, startCountingProxy } from './bench/request-counts.mjs'
-import { type Running, startEnlil } from './support/processes.js'
+import { freePort, type Running, startEnlil } from './support/processes.js'
 import { createBucket, deleteBucket, enlilS3Environment, requireS3 } from './support/s3.js'
 
 const s3 = requireS3()
@@ -21,11 +21,15 @@ describe.skipIf(!s3)('S3 requests per registry operation (one instance, warm cac
   const bucket = `counts-${randomBytes(4).toString('hex')}`
   let proxy: CountingProxy
   let enlil: Running
+  let metricsUrl: string
 
   beforeAll(async () => {
     await createBucket(bucket)
     proxy = await startCountingProxy(s3!.endpoint)
+    const metricsPort = await freePort()
+    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`
     enlil = await startEnlil('/nonexistent', {
+      ENLIL_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
       ...enlilS3Environment(bucket),
       REGISTRY_STORAGE_S3_REGIONENDPOINT: proxy.url,
       ENLIL_WORKERS: '1',
@@ -63,6 +67,28 @@ describe.skipIf(!s3)('S3 requests per registry operation (one instance, warm cac
     expect(counts['manifest PUT']!.calls.HeadObject ?? 0).toBe(0)
     // Clocked requests: the GC runs listing once a second, the read-only marker once in 3 s, at most.
     expect(periodicTotal(proxy) - periodicBefore).toBeLessThanOrEqual(Math.ceil(seconds) * 2 + 4)
+  })
+
+  it('enlil_storage_requests_total counts what reached the store, by S3 operation', { timeout: 60_000 }, async () => {
+    const scrape = async () => {
+      const text = await (await fetch(metricsUrl)).text()
+      const byOp = new Map<string, number>()
+      for (const m of text.matchAll(/^enlil_storage_requests_total\{op="([A-Za-z0-9]+)"\} (\d+)$/gm)) byOp.set(m[1]!, Number(m[2]))
+      return byOp
+    }
+    const proxied = () => {
+      const byOp = new Map<string, number>()
+      for (const [op, n] of proxy.counts) {
+        const name = op.replace(/ \[.*\]$/, '')
+        byOp.set(name, (byOp.get(name) ?? 0) + n)
+      }
+      return byOp
+    }
+    // Quiet for a moment (no request in flight), then both sides agree call by call.
+    await new Promise((ok) => setTimeout(ok, 500))
+    const [metric, seen] = [await scrape(), proxied()]
+    expect(metric.get('HeadObject')).toBeGreaterThan(0)
+    expect(Object.fromEntries(metric)).toEqual(Object.fromEntries(seen))
   })
 })
 
