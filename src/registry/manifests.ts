@@ -55,6 +55,8 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
    * run this process saw since (the fence's epoch): GET and HEAD always ask.
    */
   const revisions = new LruCache<string, { seenAt: number; epoch: number }>(50_000)
+  /** A referrer entry's path → its descriptor (immutable: see `referrers`), bounded by its JSON's size. */
+  const referrerDescriptors = new LruCache<string, Descriptor>(8 * 1024 * 1024, (d) => JSON.stringify(d).length + 200)
   const epoch = () => fence?.epoch() ?? 0
   const sawRevision = (repo: string, digest: Digest, at: number) => revisions.set(`${repo}@${digest.value}`, { seenAt: Date.now(), epoch: at })
 
@@ -212,12 +214,19 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
     },
 
     async referrers(repo, subject, artifactType) {
+      // The listing says which referrers there are now; each entry's descriptor is derived from its
+      // manifest's bytes, so it never changes while it exists: read once, then from memory.
       const entries = await driver.list(paths.referrers(repo, subject))
       const descriptors = (await Promise.all(entries.sort().map(async (entry) => {
-        const body = await driver.getContent(`${paths.referrers(repo, subject)}/${entry}`)
+        const path = `${paths.referrers(repo, subject)}/${entry}`
+        const known = referrerDescriptors.get(path)
+        if (known) return known
+        const body = await driver.getContent(path)
         if (!body) return undefined
         try {
-          return JSON.parse(body.toString('utf8')) as Descriptor
+          const descriptor = JSON.parse(body.toString('utf8')) as Descriptor
+          referrerDescriptors.set(path, descriptor)
+          return descriptor
         } catch {
           return undefined
         }
