@@ -104,6 +104,7 @@ export const metrics = {
   storageErrors: new Counter('enlil_storage_errors_total', 'Storage failures answered to clients: full (ENOSPC, quota of the store), unavailable, other.', ['kind']),
   uploadForwards: new Counter('enlil_upload_forwards_total', 'Upload PATCH/PUT requests whose Location named another process (the holder of the live digest), by outcome: relayed, fallback (the owner refused or could not be reached before the body moved: handled here, with a read-back), owner-gone (not announced any more: handled here), owner-lost (it stopped mid-request: 503, the client resumes).', ['outcome']),
   uploadReadBackBytes: new Counter('enlil_upload_readback_bytes_total', 'Bytes of unfinished uploads read back from the store to compute their digest: the process finishing the upload did not hold its live hash (it restarted, or the one that did is gone, or forwarding is off).', []),
+  storageRequests: new Counter('enlil_storage_requests_total', 'Requests sent to the store, by operation: the S3 API call (GetObject, HeadObject, PutObject, ListObjectsV2…, retries included), or the filesystem driver\'s operation.', ['op']),
   quotaRejections: new Counter('enlil_quota_rejections_total', 'Uploads and mounts refused because a configured quota would be exceeded.', ['quota']),
   gcRuns: new Counter('enlil_gc_runs_total', 'Garbage collection runs, by outcome.', ['outcome']),
   gcBytesFreed: new Counter('enlil_gc_bytes_freed_total', 'Bytes deleted by garbage collection, counted as each batch of deletions finishes.', []),

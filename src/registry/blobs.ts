@@ -60,7 +60,7 @@ export interface BlobStoreOptions {
  * in its blob-descriptor cache for good). Trusting them for a few seconds means an unlink made by
  * another instance in that time can go unseen by a push check, never by a pull.
  */
-const RECENT_LINK_MS = 10_000
+export const RECENT_LINK_MS = 10_000
 
 /**
  * How long "these bytes exist" is believed without asking the store. A digest's size never changes,
@@ -78,6 +78,7 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
   const epoch = () => fence?.epoch() ?? 0
   /** `repo@digest` → when this process last rewrote the link (a HEAD's touch, at most once a second). */
   const touched = new LruCache<string, number>(50_000)
+  const touches = new Map<string, Promise<void>>()
   const existenceMs = options.existenceTrustedMs ?? EXISTENCE_TRUSTED_MS
   const recentLinkMs = options.recentLinkMs ?? RECENT_LINK_MS
   /** `repo@digest` → when the link stops being trusted. */
@@ -119,11 +120,19 @@ export function createBlobStore(driver: StorageDriver, options: BlobStoreOptions
         const [link, bytes] = await Promise.all([driver.stat(paths.layerLink(repo, digest), 'file'), size(digest)])
         if (!link || bytes === undefined) return undefined
         // The link's time says when the blob was last used: GC keeps blobs used within its grace.
+        // HEADs of one link at once share its touch (they all answer after it landed).
         const key = `${repo}@${digest.value}`
-        if (fence.stale(link.modifiedAt) && Date.now() - (touched.get(key) ?? 0) >= 1_000) {
+        const touching = touches.get(key)
+        if (touching) await touching
+        else if (fence.stale(link.modifiedAt) && Date.now() - (touched.get(key) ?? 0) >= 1_000) {
           touched.set(key, Date.now())
-          await driver.putOnce(paths.layerLink(repo, digest), digest.value)
+          const touch = driver.putOnce(paths.layerLink(repo, digest), digest.value).finally(() => touches.delete(key))
+          touches.set(key, touch)
+          await touch
         }
+        // A push usually follows a HEAD 200 (the client skipped the upload): its manifest's check
+        // of this blob needs no request.
+        remember(repo, digest)
         return { digest, size: bytes }
       })
     },

@@ -4,7 +4,7 @@ import { RegistryError } from '../oci/errors.js'
 import { type Descriptor, mediaTypeOf, parseManifest } from '../oci/manifest.js'
 import type { Reference } from '../oci/names.js'
 import type { StagedContent, StorageDriver } from '../storage/driver.js'
-import type { BlobStore } from './blobs.js'
+import { type BlobStore, RECENT_LINK_MS } from './blobs.js'
 import { LruCache } from './cache.js'
 import type { GcFence } from './gc-protocol.js'
 import { paths } from './paths.js'
@@ -49,14 +49,30 @@ export interface ManifestStoreOptions {
 export function createManifestStore(driver: StorageDriver, blobs: BlobStore, options: ManifestStoreOptions = {}): ManifestStore {
   const fence = options.fence
   const cache = new LruCache<string, StoredManifest>(options.cacheBytes ?? 64 * 1024 * 1024, (m) => m.bytes.length + 200)
+  /**
+   * `repo@digest` → when this process found or wrote the revision link. As blobs' recent links (the
+   * same RECENT_LINK_MS), only a push's check of an index's children trusts it, and not past a GC
+   * run this process saw since (the fence's epoch): GET and HEAD always ask.
+   */
+  const revisions = new LruCache<string, { seenAt: number; epoch: number }>(50_000)
+  /** A referrer entry's path → its descriptor (immutable: see `referrers`), bounded by its JSON's size. */
+  const referrerDescriptors = new LruCache<string, Descriptor>(8 * 1024 * 1024, (d) => JSON.stringify(d).length + 200)
+  const epoch = () => fence?.epoch() ?? 0
+  const sawRevision = (repo: string, digest: Digest, at: number) => revisions.set(`${repo}@${digest.value}`, { seenAt: Date.now(), epoch: at })
 
   async function resolveTag(repo: string, tag: string): Promise<Digest | undefined> {
     const link = await driver.getContent(paths.tagCurrentLink(repo, tag))
     return link ? tryParseDigest(link.toString('utf8').trim()) : undefined
   }
 
-  async function hasRevision(repo: string, digest: Digest): Promise<boolean> {
-    return (await driver.stat(paths.revisionLink(repo, digest), 'file')) !== undefined
+  async function hasRevision(repo: string, digest: Digest, forPush = false): Promise<boolean> {
+    const seen = revisions.get(`${repo}@${digest.value}`)
+    if (forPush && seen !== undefined && seen.epoch === epoch() && Date.now() - seen.seenAt < RECENT_LINK_MS) return true
+    const at = epoch()
+    const found = (await driver.stat(paths.revisionLink(repo, digest), 'file')) !== undefined
+    if (found) sawRevision(repo, digest, at)
+    else revisions.delete(`${repo}@${digest.value}`)
+    return found
   }
 
   async function load(digest: Digest): Promise<StoredManifest | undefined> {
@@ -112,7 +128,7 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
         // spec: every blob and child manifest the manifest references must already be in this repository.
         const checks = await Promise.all([
           ...parsed.blobs.map(async (d) => ({ d, kind: 'blob', ok: !doomed.has(d.value) && (await blobs.statForPush(repo, d)) !== undefined })),
-          ...parsed.manifests.map(async (d) => ({ d, kind: 'manifest', ok: !doomed.has(d.value) && await hasRevision(repo, d) })),
+          ...parsed.manifests.map(async (d) => ({ d, kind: 'manifest', ok: !doomed.has(d.value) && await hasRevision(repo, d, true) })),
         ])
         const missing = checks.filter((c) => !c.ok)
         if (missing.length > 0) {
@@ -131,8 +147,11 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
         // The tag's history (tags/<tag>/index/, which distribution writes) is not written: neither
         // distribution nor enlil ever reads it, and it was 4 of a tagged PUT's 11 new files and folders.
         tagStaging ??= ref.kind === 'tag' ? driver.stageContent(paths.tagCurrentLink(repo, ref.tag), digest.value) : undefined
+        // Bytes this process has not seen are written without asking whether they are stored (a
+        // new manifest, the common case: one request, not two); rewriting the same bytes is harmless.
+        const known = cache.get(digest.value) !== undefined
         const [bytesStaged, tag] = await stageAll([
-          driver.stat(target, 'file').then((stored) => (stored ? undefined : driver.stageContent(target, bytes))),
+          known ? driver.stat(target, 'file').then((stored) => (stored ? undefined : driver.stageContent(target, bytes))) : driver.stageContent(target, bytes),
           tagStaging,
         ])
         tagStaged = tag
@@ -148,6 +167,7 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
       }
 
       const used = [digest, ...parsed.blobs, ...parsed.manifests]
+      const putEpoch = epoch()
       try {
         await (fence ? fence.use(used, store) : store(new Set(), 1))
       } catch (err) {
@@ -156,6 +176,7 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
       }
       await tagStaged?.publish()
       cache.set(digest.value, { digest, bytes, mediaType: parsed.mediaType })
+      sawRevision(repo, digest, putEpoch)
       return { digest, mediaType: parsed.mediaType, ...(parsed.subject ? { subject: parsed.subject } : {}) }
     },
 
@@ -166,7 +187,9 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
         return
       }
       const digest = ref.digest
+      revisions.delete(`${repo}@${digest.value}`)
       if (!(await hasRevision(repo, digest))) throw manifestUnknown(repo, ref)
+      revisions.delete(`${repo}@${digest.value}`)
       const manifest = await load(digest)
       if (manifest) {
         try {
@@ -191,12 +214,19 @@ export function createManifestStore(driver: StorageDriver, blobs: BlobStore, opt
     },
 
     async referrers(repo, subject, artifactType) {
+      // The listing says which referrers there are now; each entry's descriptor is derived from its
+      // manifest's bytes, so it never changes while it exists: read once, then from memory.
       const entries = await driver.list(paths.referrers(repo, subject))
       const descriptors = (await Promise.all(entries.sort().map(async (entry) => {
-        const body = await driver.getContent(`${paths.referrers(repo, subject)}/${entry}`)
+        const path = `${paths.referrers(repo, subject)}/${entry}`
+        const known = referrerDescriptors.get(path)
+        if (known) return known
+        const body = await driver.getContent(path)
         if (!body) return undefined
         try {
-          return JSON.parse(body.toString('utf8')) as Descriptor
+          const descriptor = JSON.parse(body.toString('utf8')) as Descriptor
+          referrerDescriptors.set(path, descriptor)
+          return descriptor
         } catch {
           return undefined
         }

@@ -1,6 +1,7 @@
 /** @module The storage driver a config names: the filesystem, or S3 (loaded only then). */
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../observe/log.js'
+import { metrics } from '../observe/metrics.js'
 import type { StorageDriver } from '../storage/driver.js'
 import { createFilesystemDriver } from '../storage/filesystem.js'
 
@@ -24,13 +25,13 @@ export function isTigris(endpoint: string | undefined): boolean {
 export async function createDriver(config: Config, log?: Logger): Promise<StorageDriver> {
   const fsConfig = config.storage.filesystem
   if (config.storage.driver === 'filesystem') {
-    return createFilesystemDriver(fsConfig.rootdirectory, {
+    return countedByMethod(createFilesystemDriver(fsConfig.rootdirectory, {
       fsync: fsConfig.fsync,
       metadata: {
         mode: fsConfig.metadata,
         onSlow: (reason) => log?.warn('small file operations on the storage folder are slow (a slow disk, or an overloaded machine): they run on the thread pool for a minute', { reason }),
       },
-    })
+    }))
   }
   // Loaded only for the s3 store: the AWS SDK is about 25 MiB of each process's memory.
   const { createS3Driver } = await import('../storage/s3.js')
@@ -50,6 +51,21 @@ export async function createDriver(config: Config, log?: Logger): Promise<Storag
     rename: s3.tigrisrename === 'auto' ? isTigris(endpoint) : s3.tigrisrename === 'true',
     consistent: s3.tigrisconsistent,
     redirect: !config.storage.redirect.disable,
+    onRequest: (operation) => metrics.storageRequests.inc([operation]),
   })
 }
 
+
+/** The filesystem driver, each call counted under the driver method's name (`stat`, `getContent`…). */
+function countedByMethod(driver: StorageDriver): StorageDriver {
+  const counted: Record<string, unknown> = { ...driver }
+  for (const [name, value] of Object.entries(driver)) {
+    if (typeof value !== 'function') continue
+    const method = value as (...args: unknown[]) => unknown
+    counted[name] = (...args: unknown[]) => {
+      metrics.storageRequests.inc([name])
+      return method.apply(driver, args)
+    }
+  }
+  return counted as unknown as StorageDriver
+}

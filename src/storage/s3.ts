@@ -94,6 +94,8 @@ export interface S3DriverOptions {
   presignExpirySeconds?: number
   /** Extra client settings (tests: a request handler resolving virtual hosts locally). */
   client?: Partial<S3ClientConfig>
+  /** Told of every request sent to the store (retries included), by S3 operation name (metrics). */
+  onRequest?: (operation: string) => void
 }
 
 interface AppendState {
@@ -145,6 +147,15 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       if (request.headers && CONSISTENT_COMMANDS.has(context.commandName ?? '') && !bytes) request.headers['x-tigris-consistent'] = 'true'
       return next(args)
     }, { step: 'build', name: 'tigrisConsistent' })
+  }
+  // Every request goes through the client's stack (lib-storage's uploads too): counted there, once
+  // per attempt (the deserialize step runs inside the SDK's retries).
+  const onRequest = options.onRequest
+  if (onRequest) {
+    client.middlewareStack.add((next, context) => (args) => {
+      onRequest(context.commandName?.replace(/Command$/, '') ?? 'unknown')
+      return next(args)
+    }, { step: 'deserialize', name: 'enlilCountRequests' })
   }
 
   const key = (path: string): string => {

@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { AUTH_MODES, ClientAuth, enlilAuthEnv } from './auth.mjs';
 import { REGION, compactOsd, createBucket, rgwPids, startRgw, stopRgwSync } from './rgw.mjs';
 import { machineInfo, renderMarkdown } from './report.mjs';
+import { measureRequestCounts, renderRequestCounts, startCountingProxy } from './request-counts.mjs';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -52,6 +53,9 @@ the registries it starts
                             registry, stopped and wiped at the end (needs Debian's ceph packages)
   --s3-redirect on|off      blob GETs answered with a redirect to presigned S3 URLs (on: both
                             registries' default)
+  --count-requests          with --store s3: instead of timing, count the S3 requests each registry
+                            sends per registry operation (a counting proxy in front of RGW, warm
+                            caches, one enlil process) and print them side by side
   --auth none|htpasswd|token  enlil's auth (none); distribution stays without auth as the baseline
   --workers N               enlil serve --workers N (default: one per core, as enlil); RSS is summed over the primary and its workers
 scenarios and sizes (defaults, then --quick values)
@@ -133,7 +137,7 @@ function parseArgs(argv) {
     urls: [], targets: null, base: null, keep: false, scenarios: SCENARIOS.slice(), repeat: 1, quick: false,
     size: 256 * MiB, chunk: 8 * MiB, clients: 32, smallCount: 32, smallSize: 4 * KiB, manifests: 500, page: 100,
     mounts: 200, conc: 8, rangeConc: 4, warmup: true, waitIdle: 0, timeout: 60, scenarioTimeout: 600, out: null, ops: false,
-    store: 'fs', s3Redirect: true, auth: 'none', workers: Math.min(os.availableParallelism(), 64), user: null, password: null, markdown: false,
+    store: 'fs', s3Redirect: true, countRequests: false, auth: 'none', workers: Math.min(os.availableParallelism(), 64), user: null, password: null, markdown: false,
   };
   const given = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -188,6 +192,7 @@ function parseArgs(argv) {
         o.s3Redirect = v === 'on';
         break;
       }
+      case '--count-requests': o.countRequests = true; break;
       case '--auth': o.auth = value(); if (!AUTH_MODES.includes(o.auth)) throw new UsageError(`--auth is ${AUTH_MODES.join(', ')}`); break;
       case '--workers': o.workers = parsePositive(value(), arg); break;
       case '--user': o.user = value(); break;
@@ -211,6 +216,11 @@ function parseArgs(argv) {
   }
   if (o.workers > 64) throw new UsageError('--workers: at most 64');
   if (given.has('--s3-redirect') && o.store !== 's3') throw new UsageError('--s3-redirect needs --store s3');
+  if (o.countRequests) {
+    if (o.store !== 's3' || o.urls.length) throw new UsageError('--count-requests needs --store s3 (and the registries the harness starts)');
+    if (given.has('--workers') && o.workers !== 1) throw new UsageError('--count-requests counts one enlil process: --workers 1');
+    o.workers = 1;
+  }
   const names = new Set();
   for (const u of o.urls) {
     if (names.has(u.name)) throw new UsageError(`duplicate target name ${u.name}`);
@@ -1137,7 +1147,7 @@ function enlilStorageEnv(storage) {
     REGISTRY_STORAGE_S3_ACCESSKEY: RGW.accessKey,
     REGISTRY_STORAGE_S3_SECRETKEY: RGW.secretKey,
     REGISTRY_STORAGE_S3_REGION: REGION,
-    REGISTRY_STORAGE_S3_REGIONENDPOINT: RGW.endpoint,
+    REGISTRY_STORAGE_S3_REGIONENDPOINT: storage.endpoint,
     REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
     REGISTRY_STORAGE_REDIRECT_DISABLE: String(!OPT.s3Redirect),
   };
@@ -1150,7 +1160,7 @@ function distStorageYaml(storage) {
     `    accesskey: ${RGW.accessKey}`,
     `    secretkey: ${RGW.secretKey}`,
     `    region: ${REGION}`,
-    `    regionendpoint: ${RGW.endpoint}`, // implies path-style in 2.8, which has no forcepathstyle
+    `    regionendpoint: ${storage.endpoint}`, // implies path-style in 2.8, which has no forcepathstyle
     `    bucket: ${storage.bucket}`,
     '    secure: false',
     '    v4auth: true',
@@ -1182,6 +1192,12 @@ async function startRegistry(name) {
   if (OPT.store === 's3') {
     storage.bucket = `bench-${RUN_ID}-${name}`;
     await createBucket(RGW, storage.bucket);
+    storage.endpoint = RGW.endpoint;
+    if (OPT.countRequests) {
+      storage.proxy = await startCountingProxy(RGW.endpoint);
+      PROXIES.push(storage.proxy);
+      storage.endpoint = storage.proxy.url;
+    }
   } else {
     storage.root = path.join(dir, 'storage');
     fs.mkdirSync(storage.root);
@@ -1245,7 +1261,7 @@ async function startRegistry(name) {
   }
   fs.closeSync(out);
   CHILDREN.push(child);
-  const t = { name, url: `http://127.0.0.1:${port}`, pid: child.pid, started: true, child, dir, logFile, bucket: storage.bucket };
+  const t = { name, url: `http://127.0.0.1:${port}`, pid: child.pid, started: true, child, dir, logFile, bucket: storage.bucket, proxy: storage.proxy };
   if (credentials) t.auth = new ClientAuth(credentials.user, credentials.password);
   if (name === 'enlil') {
     t.authMode = OPT.auth;
@@ -1451,6 +1467,7 @@ function renderOps(rows, targets) {
 let OPT = null;
 let DIST_BIN = null;
 let RGW = null; // the throwaway Ceph RGW of --store s3
+const PROXIES = []; // the counting proxies of --count-requests
 const RUN_ID = Date.now().toString(36);
 const STOP = new AbortController();
 setMaxListeners(0, STOP.signal);
@@ -1533,6 +1550,8 @@ async function main() {
   log(`bench: blob ${OPT.size / MiB} MiB, chunk ${OPT.chunk / MiB} MiB, ${OPT.clients} clients x ${OPT.smallCount} x ${OPT.smallSize / KiB} KiB, ` +
     `${OPT.manifests} manifests (n=${OPT.page}), ${OPT.mounts} mounts, repeat ${OPT.repeat}`);
   if (!OPT.urls.length) log(`bench: store ${storeLabel()}; ${live.map((t) => `${t.name}: ${setupOf(t)}`).join('; ')}`);
+
+  if (OPT.countRequests) return countRequests(live);
 
   const t0 = Date.now();
   let warmupErrors = 0;
@@ -1630,6 +1649,38 @@ async function main() {
 
   for (const t of live) t.agent.destroy();
   for (const c of CHILDREN) await stopChild(c);
+  cleanupSync();
+  return errors ? 1 : 0;
+}
+
+// --count-requests: S3 requests per registry operation, each registry through its own counting proxy
+async function countRequests(live) {
+  const byTarget = {};
+  let errors = 0;
+  for (const t of live) {
+    log(`bench: counting ${t.name}'s S3 requests per operation`);
+    try {
+      byTarget[t.name] = await measureRequestCounts({ url: t.url, proxy: t.proxy, prefix: `counts/${RUN_ID}-${t.name}` });
+    } catch (e) {
+      log(`bench: ${t.name}: ${e.message}`);
+      errors++;
+    }
+  }
+  process.stdout.write(`\n${renderRequestCounts(byTarget)}\n\nS3 requests per registry operation (means of 10, after one untimed run of each: warm caches; ` +
+    `one enlil process). (+n): enlil's requests made on a clock that fell into the operation (the GC runs listing, at most once a second; ` +
+    `the read-only marker, at most once in 3 s). Blob GETs are not followed: with redirects on, the client's GET of the presigned URL is one more.\n`);
+  const outFile = OPT.out ? path.resolve(OPT.out) : path.join(REPO_ROOT, '.bench', `counts-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  fs.mkdirSync(path.dirname(outFile), { recursive: true });
+  fs.writeFileSync(outFile, JSON.stringify({
+    tool: 'enlil test/bench/bench.mjs --count-requests', run_id: RUN_ID,
+    enlil_commit: versionOf('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD']),
+    dist_version: DIST_BIN ? versionOf(DIST_BIN, ['--version']) : null, store: { driver: 's3', server: RGW?.version, redirect: OPT.s3Redirect },
+    counts: byTarget,
+  }, null, 2) + '\n');
+  process.stdout.write(`JSON: ${path.relative(process.cwd(), outFile)}\n`);
+  for (const t of live) t.agent.destroy();
+  for (const c of CHILDREN) await stopChild(c);
+  for (const p of PROXIES) await p.close();
   cleanupSync();
   return errors ? 1 : 0;
 }
