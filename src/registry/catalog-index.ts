@@ -81,12 +81,15 @@ export interface CatalogIndexOptions {
   ttlMs?: number
   /** Time added to the TTL before a removal is checked again (requests still in flight). */
   settleMs?: number
+  /** CLOCK_SKEW_MS, shorter in tests. */
+  clockSkewMs?: number
   now?: () => number
 }
 
 export function createCatalogIndex(driver: StorageDriver, options: CatalogIndexOptions = {}): CatalogIndex {
   const ttl = options.ttlMs ?? ENSURE_TTL_MS
   const settle = options.settleMs ?? 5_000
+  const skew = options.clockSkewMs ?? CLOCK_SKEW_MS
   const now = options.now ?? (() => performance.now())
   /** name → until when this process trusts its marker. Map order is insertion order: the oldest go first. */
   const ensured = new Map<string, number>()
@@ -174,7 +177,7 @@ export function createCatalogIndex(driver: StorageDriver, options: CatalogIndexO
       await forEachLimit(missing, WRITE_CONCURRENCY, put)
       // Only markers no process can still trust (last written more than a TTL ago, with room for
       // clocks) of repositories the walk did not find: one created since has a fresh marker.
-      const oldBefore = Date.now() - ttl - settle - CLOCK_SKEW_MS
+      const oldBefore = Date.now() - ttl - settle - skew
       const gone: string[] = []
       await forEachLimit([...indexed].filter(([name]) => !existing.has(name)), WRITE_CONCURRENCY, async ([name, written]) => {
         const at = written ?? (await driver.stat(markerOf(name), 'file'))?.modifiedAt
