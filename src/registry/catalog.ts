@@ -39,7 +39,15 @@ const CHECK_PARALLEL = 16
 /** Names checked together when a page has no size. */
 const CHECK_BATCH = 100
 
-export function createCatalog(driver: StorageDriver, index: CatalogIndex = createCatalogIndex(driver)): Catalog {
+export interface CatalogOptions {
+  /** Whether the index may be built now (not on a read-only store); yes by default. */
+  mayBuild?: () => Promise<boolean>
+}
+
+/** After a failed build, the walk answers this long before another build is tried. */
+const BUILD_RETRY_MS = 60_000
+
+export function createCatalog(driver: StorageDriver, index: CatalogIndex = createCatalogIndex(driver), options: CatalogOptions = {}): Catalog {
   /**
    * Repositories from a flat listing of the keys under `repositories/<folder>` (S3), names given
    * with `folder` in front: a repository is the part of a key before its first `_` component
@@ -111,14 +119,19 @@ export function createCatalog(driver: StorageDriver, index: CatalogIndex = creat
   const storeWalk = () => (driver.scan ? scanned(driver.scan.bind(driver)) : walk('', 0))
 
   let building: Promise<number> | undefined
+  let failedAt = Number.NEGATIVE_INFINITY
   const buildIndex = () => {
-    building ??= index.build(storeWalk()).finally(() => { building = undefined })
+    building ??= index.build(storeWalk()).catch((err: unknown) => {
+      failedAt = performance.now()
+      throw err
+    }).finally(() => { building = undefined })
     return building
   }
   /** Whether the index answers; when it can't yet, its build starts in the background. */
   async function indexed(): Promise<boolean> {
     if (await index.complete()) return true
-    buildIndex().catch(() => {}) // The walk answers meanwhile; the next request starts it again.
+    // The walk answers meanwhile (and while the store is read-only, or a build failed a moment ago).
+    if (!building && performance.now() - failedAt > BUILD_RETRY_MS && (await (options.mayBuild?.() ?? true))) buildIndex().catch(() => {})
     return false
   }
 

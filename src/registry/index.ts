@@ -56,7 +56,7 @@ export function createRegistry(store: StorageDriver, options: RegistryOptions = 
     redirect: options.redirect ?? false, fence: gcFence, readOnly: async () => (await readOnly.reason()) !== undefined,
   })
   const quotas = options.quotas ? createQuotas(driver, blobs, options.quotas) : undefined
-  const catalog = createCatalog(driver, index)
+  const catalog = createCatalog(driver, index, { mayBuild: async () => (await readOnly.reason()) === undefined })
   return {
     driver,
     blobs,
