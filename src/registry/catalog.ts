@@ -36,6 +36,8 @@ const MAX_DEPTH = 128
 const SCAN_PARALLEL = 8
 /** Existence checks in flight for one page. */
 const CHECK_PARALLEL = 16
+/** Listings of the repositories folder that confirm the names of a page before they are checked one by one. */
+const CONFIRM_PAGES = 2
 /** Names checked together when a page has no size. */
 const CHECK_BATCH = 100
 
@@ -135,9 +137,45 @@ export function createCatalog(driver: StorageDriver, index: CatalogIndex = creat
     return false
   }
 
+  /**
+   * Those of `names` whose keys a flat listing of the repositories folder shows, from the first of
+   * them on, at most CONFIRM_PAGES requests: a page of the catalog is a run of neighbouring names,
+   * whose keys mostly fit in one listing (a repository's own keys are jumped over once it is seen).
+   */
+  async function confirmedByScan(scan: Scan, names: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>()
+    if (names.length === 0) return found
+    const wanted = new Set(names)
+    const starts = names.map((name) => `${name}/`).sort()
+    // Before `<first>/` and after every key of a name sorting before it (no name holds `~`).
+    const after = `${starts[0]!.slice(0, -1)}.~`
+    const end = `${starts[starts.length - 1]}\uffff`
+    let insideOf: string | undefined
+    const resume = (next: string) => (insideOf !== undefined ? `${insideOf}/_~` : next)
+    for await (const { entries } of scanPages(scan, REPOSITORIES, { after, maxPages: CONFIRM_PAGES, resume })) {
+      for (const { key } of entries) {
+        if (key > end) return found
+        insideOf = undefined
+        const parts = key.split('/')
+        const at = parts.findIndex((part) => part.startsWith('_'))
+        if (at < 1 || !REPOSITORY_MARKERS.has(parts[at]!)) continue
+        const name = parts.slice(0, at).join('/')
+        insideOf = name
+        if (wanted.has(name)) found.add(name)
+      }
+      if (found.size === wanted.size) break
+    }
+    return found
+  }
+
   async function existing(names: readonly string[]): Promise<string[]> {
-    const found = await mapLimit(names, CHECK_PARALLEL, (name) => index.exists(name))
-    return names.filter((_, i) => found[i])
+    const confirmed = driver.scan ? await confirmedByScan(driver.scan.bind(driver), names) : new Set<string>()
+    // The rest (gone, or beyond the listings) one by one.
+    const rest = names.filter((name) => !confirmed.has(name))
+    const found = new Set(confirmed)
+    const checked = await mapLimit(rest, CHECK_PARALLEL, (name) => index.exists(name))
+    rest.forEach((name, i) => { if (checked[i]) found.add(name) })
+    return names.filter((name) => found.has(name))
   }
 
   /** Up to `n` names after `last` from the index, each checked: a page of candidates at a time. */
