@@ -213,8 +213,8 @@ export function indexWrites(driver: StorageDriver, index: CatalogIndex): Storage
     const name = repositoryOfWrite(path)
     if (name !== undefined) await index.ensure(name)
   }
-  return {
-    ...driver,
+  // Reads fall through to the driver itself (its prototype here), whatever kind of object it is.
+  const writes: Partial<StorageDriver> = {
     async writeStream(path, body) {
       await before(path)
       return driver.writeStream(path, body)
@@ -244,4 +244,5 @@ export function indexWrites(driver: StorageDriver, index: CatalogIndex): Storage
       return driver.move(from, to)
     },
   }
+  return Object.assign(Object.create(driver) as StorageDriver, writes)
 }
