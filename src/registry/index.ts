@@ -2,6 +2,7 @@
 import type { StorageDriver } from '../storage/driver.js'
 import { type BlobStore, createBlobStore } from './blobs.js'
 import { type Catalog, createCatalog } from './catalog.js'
+import { type CatalogIndexOptions, createCatalogIndex, indexWrites } from './catalog-index.js'
 import { createManifestStore, type ManifestStore } from './manifests.js'
 import { createUploadStore, type UploadStore } from './uploads.js'
 import { paths, REPOSITORIES } from './paths.js'
@@ -41,16 +42,21 @@ export interface RegistryOptions {
   gcFence?: GcFenceOptions
   /** How long a writer that died can hold its upload session. */
   uploadWriterLeaseMs?: number
+  /** Clocks of the catalog index, for tests. */
+  catalogIndex?: CatalogIndexOptions
 }
 
-export function createRegistry(driver: StorageDriver, options: RegistryOptions = {}): Registry {
+export function createRegistry(store: StorageDriver, options: RegistryOptions = {}): Registry {
+  // Every write of a repository's content puts its catalog marker first (catalog-index.ts).
+  const index = createCatalogIndex(store, options.catalogIndex)
+  const driver = indexWrites(store, index)
   const gcFence = createGcFence(driver, options.gcFence)
   const readOnly = createReadOnlyState(driver, { configured: options.readOnly ?? false, cacheMs: options.readOnlyCacheMs })
   const blobs = createBlobStore(driver, {
     redirect: options.redirect ?? false, fence: gcFence, readOnly: async () => (await readOnly.reason()) !== undefined,
   })
   const quotas = options.quotas ? createQuotas(driver, blobs, options.quotas) : undefined
-  const catalog = createCatalog(driver)
+  const catalog = createCatalog(driver, index, { mayBuild: async () => (await readOnly.reason()) === undefined })
   return {
     driver,
     blobs,

@@ -32,6 +32,9 @@
  *                                                               (mirror/leases.ts), created once, renewed while it runs
  *   _enlil/mirror/fetching/<id>                                 enlil's: a blob being fetched, before it is verified
  *   _enlil/mirror/repositories/<name>/_pulled                   enlil's: a mirrored repository; its time is the last pull
+ *   _enlil/catalog/<name, "/" written ".~">                     enlil's: the catalog index, one empty object per repository
+ *                                                               (catalog-index.ts); flat, in the names' order
+ *   _enlil/catalog-built                                        enlil's: the index holds every repository of the store
  * ```
  * The root directory prefix is the driver's business (a folder, or a key prefix in the bucket).
  */
@@ -60,6 +63,8 @@ export const paths = {
   mirrorLease: (key: string, generation: number) => `${V2}/_enlil/mirror/leases/${key}/${generation}`,
   mirrorFetching: (id: string) => `${V2}/_enlil/mirror/fetching/${id}`,
   mirrorPulled: (name: string) => `${V2}/_enlil/mirror/repositories/${name}/_pulled`,
+  catalogIndex: `${V2}/_enlil/catalog`,
+  catalogBuilt: `${V2}/_enlil/catalog-built`,
   blob: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`,
   blobData: (d: Digest) => `${V2}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}/data`,
 

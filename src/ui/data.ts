@@ -1,20 +1,20 @@
 /**
- * @module What the pages show, read from the registry: the repository list (a parallel walk), the
- * details of one page of rows (tag counts, sizes, push times, platforms), manifests with their
+ * @module What the pages show, read from the registry: the details of one page of catalog rows (tag counts, sizes, push times, platforms), manifests with their
  * config and referrers. Only digest-addressed facts are cached (manifests, configs); tags, push
  * times and listings are read from the store on every page, so any instance shows the same thing.
  */
 import type { Registry } from '../registry/index.js'
-import { paths, REPOSITORIES, REPOSITORY_MARKERS } from '../registry/paths.js'
-import { forEachLimit, mapLimit } from '../registry/parallel.js'
+import { paths } from '../registry/paths.js'
+import { mapLimit } from '../registry/parallel.js'
+import { type Scan, scanKeys } from '../registry/scan.js'
 import { LruCache } from '../registry/cache.js'
 import { type Digest, tryParseDigest } from '../oci/digest.js'
 import type { Descriptor } from '../oci/manifest.js'
 
 /** Store requests in flight for one page. */
 const CONCURRENCY = 32
-/** Listings in flight while walking the repositories (one per repository: on S3 the walk is request-bound). */
-const WALK_CONCURRENCY = 64
+/** Catalog rows read at once (each holds a few requests in flight). */
+const ROW_CONCURRENCY = 16
 /** Past this many tags, a catalog row does not stat them all for its "last push". */
 const LAST_PUSH_MAX_TAGS = 1000
 /** Image configs larger than this are not read (they are JSON of a few KiB). */
@@ -78,28 +78,9 @@ export interface ManifestView {
 const views = new LruCache<string, ManifestView>(20_000)
 const configs = new LruCache<string, ImageConfig | null>(20_000)
 
-/** Every repository's name, sorted: the catalog's walk, each level listed in parallel. */
-export async function repositoryNames(registry: Registry): Promise<string[]> {
-  // A store with a flat listing (S3) answers the whole tree in a request per thousand keys.
-  if (registry.driver.scan) return registry.catalog.list({})
-  const found: string[] = []
-  let frontier = ['']
-  // A name has at most 255 characters, so at most 128 components.
-  for (let depth = 0; frontier.length > 0 && depth <= 128; depth++) {
-    const next: string[] = []
-    await forEachLimit(frontier, WALK_CONCURRENCY, async (prefix) => {
-      const children = await registry.driver.list(prefix ? `${REPOSITORIES}/${prefix}` : REPOSITORIES)
-      if (prefix && children.some((c) => REPOSITORY_MARKERS.has(c))) found.push(prefix)
-      for (const child of children) if (!child.startsWith('_')) next.push(prefix ? `${prefix}/${child}` : child)
-    })
-    frontier = next
-  }
-  return found.sort()
-}
-
 /** The tags of a repository with their push times (when the tag's link was last written). */
 export async function tagEntries(registry: Registry, name: string, withTimes: boolean): Promise<TagEntry[]> {
-  if (withTimes && registry.driver.scan) return scannedTags(registry.driver.scan.bind(registry.driver), name)
+  if (withTimes && registry.driver.scan) return (await scannedTags(registry.driver.scan.bind(registry.driver), name)).tags
   const tags = (await registry.driver.list(paths.tags(name))).sort()
   if (!withTimes) return tags.map((tag) => ({ tag }))
   return mapLimit(tags, CONCURRENCY, async (tag) => {
@@ -109,36 +90,55 @@ export async function tagEntries(registry: Registry, name: string, withTimes: bo
 }
 
 /** Tags with push times from a flat listing: the times come with the keys (a request per thousand tags). */
-async function scannedTags(scan: NonNullable<Registry['driver']['scan']>, name: string): Promise<TagEntry[]> {
-  const out: TagEntry[] = []
-  let after: string | undefined
-  for (let page = 0; page < 10_000; page++) {
-    const { entries, next } = await scan(paths.tags(name), after)
-    for (const e of entries) {
-      const [tag, current, link] = e.key.split('/')
-      if (current === 'current' && link === 'link' && tag) out.push({ tag, pushedAt: e.modifiedAt })
+async function scannedTags(scan: Scan, name: string): Promise<{ tags: TagEntry[]; lastPush: number }> {
+  const tags: TagEntry[] = []
+  let lastPush = 0
+  for await (const e of scanKeys(scan, paths.tags(name))) {
+    const [tag, current, link] = e.key.split('/')
+    if (current !== 'current' || link !== 'link' || !tag) continue
+    tags.push({ tag, pushedAt: e.modifiedAt })
+    lastPush = Math.max(lastPush, e.modifiedAt.getTime())
+  }
+  return { tags: tags.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)), lastPush }
+}
+
+/** Digests linked in the repository (`_layers/<alg>/<hex>/link`). */
+async function layerDigests(registry: Registry, name: string): Promise<Digest[]> {
+  const out: Digest[] = []
+  if (registry.driver.scan) {
+    for await (const { key } of scanKeys(registry.driver.scan.bind(registry.driver), paths.layers(name))) {
+      const [algorithm, hex, link] = key.split('/')
+      const d = link === 'link' ? tryParseDigest(`${algorithm}:${hex}`) : undefined
+      if (d) out.push(d)
     }
-    if (next === undefined) break
-    after = next
+    return out
   }
-  return out.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0))
-}
-
-/** Bytes of the blobs linked in the repository, as the repository quotas count them. */
-export async function repositoryBytes(registry: Registry, name: string): Promise<number> {
-  let total = 0
   for (const algorithm of await registry.driver.list(paths.layers(name))) {
-    const digests = (await registry.driver.list(`${paths.layers(name)}/${algorithm}`))
-      .map((hex) => tryParseDigest(`${algorithm}:${hex}`)).filter((d): d is Digest => d !== undefined)
-    const sizes = await mapLimit(digests, CONCURRENCY, (d) => registry.blobs.size(d))
-    for (const s of sizes) total += s ?? 0
+    for (const hex of await registry.driver.list(`${paths.layers(name)}/${algorithm}`)) {
+      const d = tryParseDigest(`${algorithm}:${hex}`)
+      if (d) out.push(d)
+    }
   }
-  return total
+  return out
 }
 
-/** The details of the catalog rows shown: tag count, size, last push. */
+/** Bytes of the blobs linked in the repository, as the repository quotas count them (sizes are cached: digests never change). */
+export async function repositoryBytes(registry: Registry, name: string): Promise<number> {
+  const sizes = await mapLimit(await layerDigests(registry, name), CONCURRENCY, (d) => registry.blobs.size(d))
+  return sizes.reduce<number>((total, s) => total + (s ?? 0), 0)
+}
+
+/**
+ * The details of the catalog rows shown: tag count, size, last push. On S3 a row is two flat
+ * listings (tags with their times, layers) plus the sizes of blobs not seen before, rows in parallel.
+ */
 export async function repositoryRows(registry: Registry, names: string[]): Promise<RepositoryRow[]> {
-  return mapLimit(names, 8, async (name) => {
+  const scan = registry.driver.scan?.bind(registry.driver)
+  return mapLimit(names, ROW_CONCURRENCY, async (name) => {
+    if (scan) {
+      const [{ tags, lastPush }, bytes] = await Promise.all([scannedTags(scan, name), repositoryBytes(registry, name)])
+      return { name, tags: tags.length, bytes, ...(lastPush > 0 ? { lastPush: new Date(lastPush) } : {}) }
+    }
     const [tags, bytes] = await Promise.all([registry.driver.list(paths.tags(name)), repositoryBytes(registry, name)])
     if (tags.length > LAST_PUSH_MAX_TAGS) return { name, tags: tags.length, bytes, lastPushSkipped: true }
     const times = await mapLimit(tags, CONCURRENCY, async (tag) => (await registry.driver.stat(paths.tagCurrentLink(name, tag), 'file'))?.modifiedAt.getTime() ?? 0)

@@ -26,7 +26,7 @@ import { InvalidCredentialsError } from '../auth/accounts.js'
 import type { Right, UiAccess } from './access.js'
 import { SCRIPT, STYLE } from './assets.js'
 import { clearSession, CSRF_COOKIE, type CookieOptions, csrfCookie, newCsrfToken, openSession, sameString, type Session, SESSION_COOKIE, SESSION_MS, writeSession } from './session.js'
-import { manifestView, repositoryBytes, repositoryNames, repositoryRows, tagEntries, tagTarget } from './data.js'
+import { manifestView, repositoryBytes, repositoryRows, tagEntries, tagTarget } from './data.js'
 import { ErrorPage, type View } from './pages/layout.js'
 import { CatalogPage } from './pages/catalog.js'
 import { RepositoryPage, type TagRow } from './pages/repository.js'
@@ -139,7 +139,7 @@ export function uiRoutes(options: UiOptions): Hono<AppEnv> {
 
   /** The repositories the visitor may pull (an external issuer's catalog grant shows them all, as the API). */
   async function visibleNames(c: C): Promise<string[]> {
-    const names = await repositoryNames(registry)
+    const names = await registry.catalog.names()
     if (access.kind !== 'accounts') return names
     const account = c.var.ui.account
     const out: string[] = []
@@ -160,7 +160,8 @@ export function uiRoutes(options: UiOptions): Hono<AppEnv> {
     const visible = await visibleNames(c)
     const needle = q.toLowerCase()
     const matching = needle ? visible.filter((n) => n.includes(needle)) : visible
-    const shown = matching.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE)
+    // The index may name a repository whose content went since (GC tidies it): never shown.
+    const shown = await registry.catalog.existing(matching.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE))
     const rows = await repositoryRows(registry, shown)
     return render(c, <CatalogPage v={v} q={q} page={page} pageSize={PAGE_SIZE} total={matching.length} visible={visible.length} rows={rows} now={now} />)
   })
@@ -306,7 +307,7 @@ export function uiRoutes(options: UiOptions): Hono<AppEnv> {
     const v = view(c, 'storage')
     const page = pageOf(c)
     const names = (await access.mayList(v.account, c.var.clientAddress)) ? await visibleNames(c) : []
-    const shown = names.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE)
+    const shown = await registry.catalog.existing(names.slice((page - 1) * PAGE_SIZE, page * PAGE_SIZE))
     const [total, readOnly, lastRaw, bytes] = await Promise.all([
       registry.driver.usage(BLOBS),
       registry.readOnly.reason(),

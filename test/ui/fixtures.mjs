@@ -110,9 +110,11 @@ const V2 = 'docker/registry/v2'
 /**
  * Writes `names` as repositories into a filesystem root, straight into distribution's layout:
  * each links the blobs of one small image and tags it `tags` times (tag i pushed i minutes ago).
+ * With `indexed`, also their catalog index markers (src/registry/catalog-index.ts), as enlil
+ * writes them: without, the store is one written before the index (walked, then indexed).
  * Returns the image's manifest digest.
  */
-export function seedRepositories(root, names, tags = ['latest']) {
+export function seedRepositories(root, names, tags = ['latest'], { indexed = false } = {}) {
   const blob = (bytes) => {
     const digest = sha256(bytes)
     const dir = join(root, V2, 'blobs/sha256', digest.slice(7, 9), digest.slice(7))
@@ -145,6 +147,11 @@ export function seedRepositories(root, names, tags = ['latest']) {
       link(current, manifestDigest)
       if (i > 0) utimesSync(join(current, 'link'), now - i * 60, now - i * 60)
     })
+  }
+  if (indexed) {
+    mkdirSync(join(root, V2, '_enlil/catalog'), { recursive: true })
+    for (const name of names) writeFileSync(join(root, V2, '_enlil/catalog', name.replaceAll('/', '.~')), '')
+    writeFileSync(join(root, V2, '_enlil/catalog-built'), '{}')
   }
   return manifestDigest
 }

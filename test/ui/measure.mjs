@@ -1,9 +1,12 @@
 // Render times of the web UI's heaviest pages, from its Server-Timing header (not part of npm test;
 // benchmarks never assert timings): the repository list with 10,000 repositories (first page and a
 // later one) and a repository with 1,000 tags (by push time and by name), on the filesystem store
-// and on S3 (a throwaway Ceph RGW, as `npm run bench -- --store s3` starts).
+// and on S3 (a throwaway Ceph RGW, as `npm run bench -- --store s3` starts); and the API's
+// `/v2/_catalog?n=100` and `tags/list?n=100` pages (first, middle, last: time to the answer, as a
+// client sees it). The store is seeded with its catalog index, as enlil writes it; `--unindexed`
+// seeds a store written before the index (the first requests walk it while its index is built).
 //
-//   npm run build && node test/ui/measure.mjs [--store filesystem|s3] [--repositories 10000] [--tags 1000]
+//   npm run build && node test/ui/measure.mjs [--store filesystem|s3] [--repositories 10000] [--tags 1000] [--unindexed]
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -16,7 +19,10 @@ import { seedRepositories, serverTiming, sha256 } from './fixtures.mjs'
 import { createBucket, startRgw, stopRgwSync, REGION } from '../bench/rgw.mjs'
 
 const ROOT = resolve(import.meta.dirname, '../..')
-const { values } = parseArgs({ options: { store: { type: 'string' }, repositories: { type: 'string', default: '10000' }, tags: { type: 'string', default: '1000' } } })
+const { values } = parseArgs({ options: { store: { type: 'string' }, repositories: { type: 'string', default: '10000' }, tags: { type: 'string', default: '1000' }, unindexed: { type: 'boolean', default: false }, base: { type: 'string' } } })
+/** Another checkout (its dist/ built) measured on the same store first, e.g. --base /work/main: its column is `<store> (base)`. */
+const builds = values.base ? [['base', resolve(values.base)], ['', ROOT]] : [['', ROOT]]
+const INDEXED = !values.unindexed
 const stores = values.store ? [values.store] : ['filesystem', 's3']
 const REPOS = Number(values.repositories)
 const TAGS = Number(values.tags)
@@ -43,12 +49,15 @@ function layoutObjects() {
     { key: `${V2}/repositories/${name}/_manifests/revisions/sha256/${sha256(manifest).slice(7)}/link`, body: sha256(manifest) },
     ...tagList.map((t) => ({ key: `${V2}/repositories/${name}/_manifests/tags/${t}/current/link`, body: sha256(manifest) })),
   ]
-  return [...objects, ...names.flatMap((n) => repo(n, ['latest'])), ...repo('big/tags', tags)]
+  const index = INDEXED
+    ? [...names, 'big/tags'].map((n) => ({ key: `${V2}/_enlil/catalog/${n.replaceAll('/', '.~')}`, body: '' })).concat([{ key: `${V2}/_enlil/catalog-built`, body: '{}' }])
+    : []
+  return [...objects, ...names.flatMap((n) => repo(n, ['latest'])), ...repo('big/tags', tags), ...index]
 }
 
-async function startEnlil(env) {
+async function startEnlil(env, root = ROOT) {
   const port = await freePort()
-  const child = spawn(process.execPath, [join(ROOT, 'dist/main.js'), 'serve'], {
+  const child = spawn(process.execPath, [join(root, 'dist/main.js'), 'serve'], {
     env: { ...process.env, ...env, REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`, ENLIL_WORKERS: '1', REGISTRY_LOG_LEVEL: 'warn', REGISTRY_LOG_ACCESSLOG_DISABLED: 'true' },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
@@ -74,8 +83,34 @@ async function measure(url, runs = 3) {
   return totals.sort((a, b) => a - b)[Math.floor(runs / 2)]
 }
 
+/** The median time to a whole answer of `runs` GETs of an API page. */
+async function timed(url, runs = 3) {
+  const times = []
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now()
+    const res = await fetch(url)
+    await res.text()
+    if (res.status !== 200) throw new Error(`${url}: ${res.status}`)
+    times.push(performance.now() - started)
+  }
+  return times.sort((a, b) => a - b)[Math.floor(runs / 2)]
+}
+
+/** `last` for page `p` (1-based) of 100 of sorted `all`. */
+const lastBefore = (all, p) => (p > 1 ? `&last=${encodeURIComponent([...all].sort()[(p - 1) * 100 - 1])}` : '')
+
 async function pages(url, store) {
+  const repoPages = Math.ceil((REPOS + 1) / 100)
+  const tagPages = Math.ceil(TAGS / 100)
+  const api = {
+    [`/v2/_catalog?n=100, page 1 of ${repoPages}`]: await timed(`${url}/v2/_catalog?n=100`),
+    [`/v2/_catalog?n=100, page ${Math.ceil(repoPages / 2)}`]: await timed(`${url}/v2/_catalog?n=100${lastBefore([...names, 'big/tags'], Math.ceil(repoPages / 2))}`),
+    [`/v2/_catalog?n=100, page ${repoPages}`]: await timed(`${url}/v2/_catalog?n=100${lastBefore([...names, 'big/tags'], repoPages)}`),
+    [`tags/list?n=100, ${TAGS.toLocaleString('en-US')} tags, page 1`]: await timed(`${url}/v2/big/tags/tags/list?n=100`),
+    [`tags/list?n=100, page ${tagPages}`]: await timed(`${url}/v2/big/tags/tags/list?n=100${lastBefore(tags, tagPages)}`),
+  }
   const found = {
+    ...api,
     [`repository list, ${REPOS.toLocaleString('en-US')} repositories, page 1`]: await measure(`${url}/ui`),
     [`repository list, page ${Math.ceil(REPOS / 50 / 2)}`]: await measure(`${url}/ui?page=${Math.ceil(REPOS / 50 / 2)}`),
     [`repository list filtered ("service-0999")`]: await measure(`${url}/ui?q=service-0999`),
@@ -91,13 +126,15 @@ for (const store of stores) {
   if (store === 'filesystem') {
     const dir = mkdtempSync(join(tmpdir(), 'enlil-ui-measure-'))
     try {
-      seedRepositories(join(dir, 'data'), names)
-      seedRepositories(join(dir, 'data'), ['big/tags'], tags)
-      const enlil = await startEnlil({ REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data') })
-      try {
-        results.filesystem = await pages(enlil.url, 'filesystem')
-      } finally {
-        await enlil.stop()
+      seedRepositories(join(dir, 'data'), names, ['latest'], { indexed: INDEXED })
+      seedRepositories(join(dir, 'data'), ['big/tags'], tags, { indexed: INDEXED })
+      for (const [label, root] of builds) {
+        const enlil = await startEnlil({ REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data') }, root)
+        try {
+          results[`filesystem${label ? ` (${label})` : ''}`] = await pages(enlil.url, `filesystem${label ? ` (${label})` : ''}`)
+        } finally {
+          await enlil.stop()
+        }
       }
     } finally {
       rmSync(dir, { recursive: true, force: true })
@@ -118,14 +155,16 @@ for (const store of stores) {
         }
       }))
       console.error(`seeded ${objects.length} objects into RGW in ${((Date.now() - started) / 1000).toFixed(1)} s`)
-      const enlil = await startEnlil({
-        REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: bucket, REGISTRY_STORAGE_S3_ACCESSKEY: rgw.accessKey, REGISTRY_STORAGE_S3_SECRETKEY: rgw.secretKey,
-        REGISTRY_STORAGE_S3_REGION: REGION, REGISTRY_STORAGE_S3_REGIONENDPOINT: rgw.endpoint, REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
-      })
-      try {
-        results.s3 = await pages(enlil.url, 's3')
-      } finally {
-        await enlil.stop()
+      for (const [label, root] of builds) {
+        const enlil = await startEnlil({
+          REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: bucket, REGISTRY_STORAGE_S3_ACCESSKEY: rgw.accessKey, REGISTRY_STORAGE_S3_SECRETKEY: rgw.secretKey,
+          REGISTRY_STORAGE_S3_REGION: REGION, REGISTRY_STORAGE_S3_REGIONENDPOINT: rgw.endpoint, REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
+        }, root)
+        try {
+          results[`s3${label ? ` (${label})` : ''}`] = await pages(enlil.url, `s3${label ? ` (${label})` : ''}`)
+        } finally {
+          await enlil.stop()
+        }
       }
     } finally {
       stopRgwSync(rgw, false)
