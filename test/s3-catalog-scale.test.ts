@@ -22,8 +22,9 @@ import { createBucket, deleteBucket, requireS3, s3Client } from './support/s3.js
 const s3 = requireS3()
 const bucket = `catalog-scale-${randomBytes(4).toString('hex')}`
 // 10,000 with ENLIL_CATALOG_SCALE=10000 (the store takes 20,000 PUTs to fill: minutes on a busy
-// machine); the bounds per page are the same whatever the total, which is what this checks.
-const REPOSITORIES = Number(process.env.ENLIL_CATALOG_SCALE ?? 3_000)
+// machine); the bounds per page are the same whatever the total, which is what this checks (1,200:
+// more than one listing of the index).
+const REPOSITORIES = Number(process.env.ENLIL_CATALOG_SCALE ?? 1_200)
 const names = Array.from({ length: REPOSITORIES }, (_, i) => `team-${String(i % 100).padStart(2, '0')}/service-${String(i).padStart(5, '0')}`)
 const DIGEST = `sha256:${'ab'.repeat(32)}`
 
