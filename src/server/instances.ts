@@ -107,7 +107,11 @@ export function createCluster(config: Config, driver: StorageDriver, log: Logger
       if (!advertise && settings.addr && !/^(127\.|::1$|localhost$)/.test(addr.host)) {
         log.warn('cluster.addr is set without cluster.advertise: other instances reach this one at the host of cluster.addr', { url: announcement.url })
       }
-      await announce()
+      // An unreachable store must not stop the process (its requests get 503 until the store is
+      // back, as without forwarding, and /readyz says so): the renewal below announces it then (and
+      // warns while it can't). Until then, the others
+      // finish its uploads with a read-back.
+      await announce().catch((err: unknown) => log.debug('could not announce this process in the store for upload forwarding; retrying with each renewal', { err }))
       renewal = setInterval(() => {
         announce().catch((err: unknown) => log.warn('could not renew this process\'s announcement in the store; uploads it holds may be finished elsewhere with a read-back', { err }))
       }, Math.floor(leaseMs / 3))
