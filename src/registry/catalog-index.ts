@@ -73,7 +73,7 @@ export interface CatalogIndex {
    * removes the others, each removal checked again after ENSURE_TTL_MS (a process that believed the
    * marker was there may have written content meanwhile): a repository found then is indexed again.
    */
-  reconcile(existing: ReadonlySet<string>): Promise<{ added: number; removed: number }>
+  reconcile(existing: ReadonlySet<string>, progress?: (message: string) => void): Promise<{ added: number; removed: number }>
 }
 
 export interface CatalogIndexOptions {
@@ -162,7 +162,7 @@ export function createCatalogIndex(driver: StorageDriver, options: CatalogIndexO
       return names.length
     },
 
-    async reconcile(existing) {
+    async reconcile(existing, progress) {
       /** Indexed name → when its marker was last written. */
       const indexed = new Map<string, Date | undefined>()
       if (driver.scan) {
@@ -188,6 +188,7 @@ export function createCatalogIndex(driver: StorageDriver, options: CatalogIndexO
       })
       let removed = gone.length
       if (gone.length > 0) {
+        progress?.(`gc: catalog index: ${gone.length} repositories gone; checking again in ${Math.round((ttl + settle) / 1000)} s that no push wrote to them meanwhile`)
         // A process that put the marker just before it was deleted trusts it for a TTL: whatever it
         // wrote meanwhile is there now, and its repository is indexed again.
         await new Promise((resolve) => setTimeout(resolve, ttl + settle))

@@ -44,6 +44,7 @@ function withHeldWrites(driver: StorageDriver): { driver: StorageDriver; hold: (
     ...driver,
     putOnce: async (path, data) => { await held(path); return driver.putOnce(path, data) },
     putContent: async (path, data) => { await held(path); return driver.putContent(path, data) },
+    createOnce: async (path, data, options) => { await held(path); return driver.createOnce(path, data, options) },
   }
   return {
     driver: wrapped,

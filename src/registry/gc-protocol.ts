@@ -227,7 +227,9 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
         if (open.length === 0) return
         // `keep` first, the batches after: the order the argument in the module comment needs. A
         // blob found doomed before has its `keep` written already.
-        await Promise.all(open.filter((d) => !decisions.get(`${run}/${d.value}`)).map((d) => driver.putContent(paths.gcKeep(run, decisionKey(d)), '')))
+        // A create (not a put): on disk it survives the run's folder going away meanwhile (the run
+        // finished), and a `keep` already there is as good as a new one.
+        await Promise.all(open.filter((d) => !decisions.get(`${run}/${d.value}`)).map((d) => driver.createOnce(paths.gcKeep(run, decisionKey(d)), '', { transient: true })))
         const batches = await readBatches(run)
         for (const d of open) {
           const batch = batches.batchOf(d.value)

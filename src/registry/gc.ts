@@ -424,7 +424,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     const index = createCatalogIndex(driver, options.catalogIndex)
     const existing = new Set<string>()
     for await (const repo of createCatalog(driver, index).walk()) existing.add(repo)
-    const { added, removed } = await index.reconcile(existing)
+    const { added, removed } = await index.reconcile(existing, progress)
     if (added + removed > 0) progress(`gc: catalog index: ${added} repositories added, ${removed} gone removed`)
   }
 

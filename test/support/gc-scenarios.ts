@@ -124,7 +124,7 @@ export function gcScenarios(target: () => GcTarget): void {
     await expectPullable(t.url, 'gc/grace', 'v1', { digest: sha256(body), body, blobs: [config, early] })
   })
 
-  it('GC while pushes run never deletes anything in use', async () => {
+  it('GC while pushes run never deletes anything in use', { timeout: 150_000 }, async () => {
     const t = target()
     const pushed: { tag: string; image: { digest: string; body: string; blobs: Blob[] } }[] = []
     let pushing = true
@@ -206,7 +206,7 @@ export function gcScenarios(target: () => GcTarget): void {
     expect(run.stdout).toContain(`deleting manifest gc/signed@${subject.digest}`)
   })
 
-  it('retention: keep the last N, keep by pattern, drop pull-request tags by age', async () => {
+  it('retention: keep the last N, keep by pattern, drop pull-request tags by age', { timeout: 150_000 }, async () => {
     const t = target()
     const repo = 'gc/ci'
     const images: Record<string, { digest: string; body: string; blobs: Blob[] }> = {}
