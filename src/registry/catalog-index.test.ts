@@ -118,7 +118,7 @@ function describeIndex(store: string, makeDriver: (root: string) => StorageDrive
       // Written by another registry (no marker), and a repository emptied without GC knowing.
       await driver.putContent(paths.tagCurrentLink('from/distribution', 'v1'), DIGEST.value)
       await driver.delete(paths.uploads('abandoned'))
-      const clocks = { ttlMs: 50, settleMs: 50, clockSkewMs: 0 }
+      const clocks = { ttlMs: 50, settleMs: 50, clockSkewMs: 0, removeIdleMs: 0 }
       // A marker as old as the TTL plus a second: S3 keeps whole seconds.
       await new Promise((resolve) => setTimeout(resolve, 1_100))
       await collectGarbage(driver, { graceMs: 3_600_000, catalogIndex: clocks })
@@ -131,7 +131,7 @@ function describeIndex(store: string, makeDriver: (root: string) => StorageDrive
 
     it('a removal checked a TTL later gives back a repository a process wrote to while trusting its marker', async () => {
       const driver = fresh()
-      const clocks = { ttlMs: 1_500, settleMs: 200, clockSkewMs: 0 }
+      const clocks = { ttlMs: 1_500, settleMs: 200, clockSkewMs: 0, removeIdleMs: 0 }
       const pusher = createRegistry(driver, { catalogIndex: clocks })
       await pusher.catalog.buildIndex()
       await pusher.uploads.start('racy') // the pusher trusts the marker from now on

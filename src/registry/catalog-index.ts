@@ -27,6 +27,11 @@ import { scanKeys } from './scan.js'
 
 /** How long a process trusts that a repository's marker exists. A removal waits longer than this. */
 export const ENSURE_TTL_MS = 60_000
+/**
+ * GC removes the marker of a repository gone only when no process wrote it for this long: the check
+ * that follows a removal waits a trust, and a repository emptied a moment ago is often pushed again.
+ */
+export const REMOVE_IDLE_MS = 60 * 60_000
 /** Markers a process remembers (a few MB at most). */
 const ENSURE_CACHE_MAX = 50_000
 /** How far the store's clock may be from ours, for the age of a marker. */
@@ -83,6 +88,8 @@ export interface CatalogIndexOptions {
   settleMs?: number
   /** CLOCK_SKEW_MS, shorter in tests. */
   clockSkewMs?: number
+  /** REMOVE_IDLE_MS, shorter in tests. */
+  removeIdleMs?: number
   now?: () => number
 }
 
@@ -175,9 +182,9 @@ export function createCatalogIndex(driver: StorageDriver, options: CatalogIndexO
       }
       const missing = [...existing].filter((name) => isName(name) && !indexed.has(name))
       await forEachLimit(missing, WRITE_CONCURRENCY, put)
-      // Only markers no process can still trust (last written more than a TTL ago, with room for
-      // clocks) of repositories the walk did not find: one created since has a fresh marker.
-      const oldBefore = Date.now() - ttl - settle - skew
+      // Only markers of repositories the walk did not find and that no process wrote for
+      // REMOVE_IDLE_MS (at least a trust, with room for clocks): one created since has a fresh marker.
+      const oldBefore = Date.now() - Math.max(options.removeIdleMs ?? REMOVE_IDLE_MS, ttl + settle + skew)
       const gone: string[] = []
       await forEachLimit([...indexed].filter(([name]) => !existing.has(name)), WRITE_CONCURRENCY, async ([name, written]) => {
         const at = written ?? (await driver.stat(markerOf(name), 'file'))?.modifiedAt
