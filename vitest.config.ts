@@ -9,8 +9,9 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     // Most test files wait on processes they start (registries, RGW, clients), not on this CPU:
-    // three at a time on the 2 cores CI has (vitest would run one: cores - 1).
-    maxWorkers: 3,
+    // two at a time on the 2 cores CI has (vitest would run one: cores - 1; three made timing-
+    // sensitive tests flaky).
+    maxWorkers: 2,
     // One real S3 server (Ceph RGW) for the whole run, when ceph is installed.
     globalSetup: ['test/setup/s3-server.ts'],
   },

@@ -167,10 +167,11 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
   const batchContents = new LruCache<string, ReadonlySet<string>>(200)
 
   /** The run's batches as listed now (one request), their contents read once per process. */
-  async function readBatches(run: string): Promise<{ batchOf: (digest: string) => string | undefined; done: ReadonlySet<string> }> {
+  async function readBatches(run: string): Promise<{ batchOf: (digest: string) => string | undefined; done: ReadonlySet<string>; kept: ReadonlyMap<string, ReadonlySet<string>> }> {
     const names = await driver.list(paths.gcBatches(run))
     const done = new Set(names.filter((n) => n.endsWith('.done')).map((n) => n.slice(0, -'.done'.length)))
-    const ids = names.filter((n) => !n.endsWith('.done'))
+    const decidedIds = names.filter((n) => n.endsWith('.decided')).map((n) => n.slice(0, -'.decided'.length))
+    const ids = names.filter((n) => !n.includes('.'))
     const contents = await Promise.all(ids.map(async (id) => {
       const cached = batchContents.get(`${run}/${id}`)
       if (cached) return cached
@@ -181,7 +182,34 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
       batchContents.set(`${run}/${id}`, digests)
       return digests
     }))
-    return { batchOf: (digest) => ids.find((_, i) => contents[i]!.has(digest)), done }
+    const kept = new Map(await Promise.all(decidedIds.map(async (id): Promise<[string, ReadonlySet<string>]> => {
+      const cached = batchContents.get(`${run}/${id}.decided`)
+      if (cached) return [id, cached]
+      const bytes = await driver.getContent(paths.gcBatchDecided(run, id))
+      const digests = new Set(bytes ? JSON.parse(bytes.toString('utf8')) as string[] : [])
+      if (bytes) batchContents.set(`${run}/${id}.decided`, digests)
+      return [id, digests]
+    })))
+    return { batchOf: (digest) => ids.find((_, i) => contents[i]!.has(digest)), done, kept }
+  }
+
+  /**
+   * The decision on a blob found in a batch: GC publishes what it keeps right after it read the
+   * uses; until then it is waited for (a use written before GC read them keeps the blob, and a
+   * client may have been told it exists), bounded by the run's lease.
+   */
+  async function decisionIn(run: string, digest: string): Promise<Decision> {
+    const deadline = clocks.monotonic() + LEASE_MS + CLOCK_SKEW_MS
+    for (let i = 0; i < 2_000; i++) {
+      const batches = await readBatches(run)
+      const batch = batches.batchOf(digest)
+      if (batch === undefined) return 'keep'
+      const kept = batches.kept.get(batch)
+      if (kept) return kept.has(digest) ? 'keep' : batches.done.has(batch) ? 'gone' : 'delete'
+      if (clocks.monotonic() > deadline || !(await fence.view(true)).active.includes(run)) return 'keep'
+      await new Promise((ok) => setTimeout(ok, 50))
+    }
+    return 'keep'
   }
 
   async function fetchView(): Promise<GcView> {
@@ -232,8 +260,7 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
         await Promise.all(open.filter((d) => !decisions.get(`${run}/${d.value}`)).map((d) => driver.createOnce(paths.gcKeep(run, decisionKey(d)), '', { transient: true })))
         const batches = await readBatches(run)
         for (const d of open) {
-          const batch = batches.batchOf(d.value)
-          const decision: Decision = batch === undefined ? 'keep' : batches.done.has(batch) ? 'gone' : 'delete'
+          const decision: Decision = batches.batchOf(d.value) === undefined ? 'keep' : await decisionIn(run, d.value)
           decisions.set(`${run}/${d.value}`, decision)
           if (decision === 'delete') doomed.add(d.value)
         }
@@ -268,7 +295,7 @@ export function createGcFence(driver: StorageDriver, options: GcFenceOptions = {
         const waiting = await Promise.all(view.active.map(async (run) => {
           const batches = await readBatches(run)
           const batch = batches.batchOf(digest.value)
-          return batch !== undefined && !batches.done.has(batch)
+          return batch !== undefined && !batches.done.has(batch) && !batches.kept.get(batch)?.has(digest.value)
         }))
         if (!waiting.some(Boolean)) return
         await new Promise((ok) => setTimeout(ok, 100))
@@ -367,11 +394,15 @@ export async function startGcRun(driver: StorageDriver, options: GcRunOptions = 
       await forEachLimit(batches.keys(), 8, (i) => driver.putContent(paths.gcBatch(id, name(i)), JSON.stringify(batches[i]!.map((d) => d.value))))
       // Every batch is written: only now may `keep/` be read (the module comment says why).
       const kept = new Set(await driver.list(paths.gcKeeps(id)))
-      return batches.map((batch, i) => ({
+      const decided = batches.map((batch, i) => ({
         id: name(i),
         deleting: batch.filter((d) => !kept.has(decisionKey(d))),
         kept: batch.filter((d) => kept.has(decisionKey(d))),
       }))
+      // What GC keeps, published before anything is deleted: a push on another process that finds
+      // a kept blob in a batch must not take it for doomed (a client may have been told it exists).
+      await forEachLimit(decided, 8, (b) => driver.putContent(paths.gcBatchDecided(id, b.id), JSON.stringify(b.kept.map((d) => d.value))))
+      return decided
     },
     async done(batch) {
       await driver.putContent(paths.gcBatchDone(id, batch.id), '')

@@ -24,6 +24,7 @@
  *   _enlil/gc/<run>/keep/<alg>-<hex>                            a push used the blob while the run was active
  *   _enlil/gc/<run>/batches/<n>                                 JSON list of digests GC means to delete (written before
  *                                                               it reads keep/)
+ *   _enlil/gc/<run>/batches/<n>.decided                         JSON list of the batch's digests GC keeps (a push used them)
  *   _enlil/gc/<run>/batches/<n>.done                            the deletions of batch <n> are finished
  *   _enlil/gc/last-run.json                                     the summary of the last GC run
  *   _enlil/instances/<id>                                       enlil's: a live process and its internal address (lease)
@@ -55,6 +56,7 @@ export const paths = {
   gcBatches: (run: string) => `${V2}/_enlil/gc/${run}/batches`,
   gcBatch: (run: string, batch: string) => `${V2}/_enlil/gc/${run}/batches/${batch}`,
   gcBatchDone: (run: string, batch: string) => `${V2}/_enlil/gc/${run}/batches/${batch}.done`,
+  gcBatchDecided: (run: string, batch: string) => `${V2}/_enlil/gc/${run}/batches/${batch}.decided`,
   gcLastRun: `${V2}/_enlil/gc/last-run.json`,
   readinessProbe: `${V2}/_enlil/readyz`,
   instances: `${V2}/_enlil/instances`,
